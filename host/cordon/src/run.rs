@@ -1,0 +1,217 @@
+//! `cordon run`: one call from a shell.
+
+use crate::Settings;
+use anyhow::Result;
+use cordon_core::{CallError, DirMode, ErrorCode, Grants, Limits, parse_duration, parse_size};
+use cordon_wasm::{LoadedComponent, catalog};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A tool in the catalog (e.g. `fs`) or the path of a component (`.wasm`).
+    target: String,
+    /// The function to call; may be omitted when the component exports only one.
+    #[arg(long = "fn", value_name = "NAME")]
+    function: Option<String>,
+    /// Arguments as a JSON object keyed by parameter name.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    json: String,
+    /// Grant a directory: HOST[:GUEST][:ro|:rw]. GUEST defaults to /NAME; mode to ro.
+    /// The first one is the tool's workspace.
+    #[arg(long = "dir", value_name = "HOST[:GUEST][:MODE]")]
+    dirs: Vec<String>,
+    /// Grant an environment variable (only those the tool's manifest asks for pass).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Give the guest this file on stdin (`-` for this process's stdin).
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<PathBuf>,
+    /// Fuel budget (overrides the tool's default).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Wall-clock deadline, e.g. 500ms, 5s.
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Linear memory cap, e.g. 64MiB.
+    #[arg(long)]
+    memory: Option<String>,
+    /// Cap on each of stdout and stderr, e.g. 1MiB.
+    #[arg(long)]
+    output: Option<String>,
+    /// Print the whole outcome (value, stdout, stderr, logs, receipt) instead of the value.
+    #[arg(long)]
+    receipt: bool,
+}
+
+fn bad(message: impl Into<String>) -> anyhow::Error {
+    CallError::new(ErrorCode::BadRequest, message).into()
+}
+
+/// Parses `HOST[:GUEST][:ro|:rw]`.
+fn parse_dir(spec: &str) -> Result<(PathBuf, String, DirMode)> {
+    let mut parts: Vec<&str> = spec.split(':').collect();
+    let mode = match parts.last().copied() {
+        Some("ro") if parts.len() > 1 => {
+            parts.pop();
+            DirMode::ReadOnly
+        }
+        Some("rw") if parts.len() > 1 => {
+            parts.pop();
+            DirMode::ReadWrite
+        }
+        _ => DirMode::ReadOnly,
+    };
+    let (host, guest) = match parts.as_slice() {
+        [host] => {
+            let name = Path::new(host)
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "ws".into());
+            (*host, format!("/{name}"))
+        }
+        [host, guest] => (*host, (*guest).to_owned()),
+        _ => {
+            return Err(bad(format!(
+                "--dir {spec:?}: expected HOST[:GUEST][:ro|:rw]"
+            )));
+        }
+    };
+    if !guest.starts_with('/') {
+        return Err(bad(format!(
+            "--dir {spec:?}: the guest path must be absolute"
+        )));
+    }
+    Ok((PathBuf::from(host), guest, mode))
+}
+
+fn grants(args: &RunArgs) -> Result<Grants> {
+    let mut b = Grants::builder();
+    for spec in &args.dirs {
+        let (host, guest, mode) = parse_dir(spec)?;
+        b = b.dir(host, guest, mode);
+    }
+    for kv in &args.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| bad(format!("--env {kv:?}: expected KEY=VALUE")))?;
+        b = b.env(k, v);
+    }
+    if let Some(path) = &args.stdin {
+        let mut bytes = Vec::new();
+        if path.as_os_str() == "-" {
+            std::io::stdin().read_to_end(&mut bytes)?;
+        } else {
+            bytes =
+                std::fs::read(path).map_err(|e| bad(format!("--stdin {}: {e}", path.display())))?;
+        }
+        b = b.stdin(bytes);
+    }
+    Ok(b.build())
+}
+
+fn apply_flags(args: &RunArgs, mut limits: Limits) -> Result<Limits> {
+    if let Some(f) = args.fuel {
+        limits.fuel = f;
+    }
+    if let Some(t) = &args.timeout {
+        limits.timeout = parse_duration(t).map_err(|e| bad(format!("--timeout: {e}")))?;
+    }
+    if let Some(m) = &args.memory {
+        limits.memory_bytes = parse_size(m).map_err(|e| bad(format!("--memory: {e}")))?;
+    }
+    if let Some(o) = &args.output {
+        limits.output_bytes = parse_size(o).map_err(|e| bad(format!("--output: {e}")))?;
+    }
+    Ok(limits)
+}
+
+/// A component named by path, or a tool from the catalog (with its manifest applied).
+pub(crate) fn resolve_target(
+    settings: &Settings,
+    executor: &cordon_wasm::Executor,
+    target: &str,
+    offered: Grants,
+    base: Limits,
+) -> Result<(Arc<LoadedComponent>, Grants, Limits)> {
+    let as_path = Path::new(target);
+    if target.ends_with(".wasm") || target.contains('/') {
+        if !as_path.is_file() {
+            return Err(
+                CallError::new(ErrorCode::NotFound, format!("no component at {target}")).into(),
+            );
+        }
+        let component = executor.load_file(as_path).map_err(wasm_error)?;
+        return Ok((Arc::new(component), offered, base));
+    }
+    let manifest = settings.tools_dir.join(target).join("tool.toml");
+    if !manifest.is_file() {
+        let known = catalog::manifests(&settings.tools_dir)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|p| {
+                        p.parent()?
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        return Err(CallError::new(
+            ErrorCode::NotFound,
+            format!(
+                "no tool {target:?} in {} (tools: {known}); pass a .wasm path to run a component directly",
+                settings.tools_dir.display()
+            ),
+        )
+        .into());
+    }
+    let tool = catalog::load_tool(executor, &manifest).map_err(wasm_error)?;
+    let grants = tool.manifest.grants_for(offered);
+    let limits = tool.manifest.limits(base);
+    Ok((tool.component, grants, limits))
+}
+
+pub(crate) fn wasm_error(e: cordon_wasm::WasmError) -> anyhow::Error {
+    CallError::new(e.code(), e.to_string()).into()
+}
+
+pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
+    let json: serde_json::Value = serde_json::from_str(&args.json)
+        .map_err(|e| bad(format!("--json is not valid JSON: {e}")))?;
+    let offered = grants(&args)?;
+    let executor = settings.executor()?;
+    let (component, grants, limits) = resolve_target(
+        settings,
+        &executor,
+        &args.target,
+        offered,
+        settings.file.limits()?,
+    )?;
+    let limits = apply_flags(&args, limits)?;
+    let outcome = executor
+        .call(
+            &component,
+            args.function.as_deref(),
+            &json,
+            &grants,
+            &limits,
+        )
+        .await;
+    match outcome {
+        Ok(out) => {
+            if args.receipt {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                eprint!("{}{}", out.stdout, out.stderr);
+                println!("{}", serde_json::to_string(&out.value)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

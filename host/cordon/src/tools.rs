@@ -1,0 +1,88 @@
+//! `cordon tools list|inspect`.
+
+use crate::Settings;
+use crate::run::wasm_error;
+use anyhow::Result;
+use cordon_core::Grants;
+use cordon_wasm::catalog::Catalog;
+use cordon_wasm::{FunctionInfo, LoadedComponent};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum ToolsCommand {
+    /// List the catalog's tools and their functions, with JSON Schemas.
+    List {
+        /// Catalog directory (default: --tools-dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Describe one tool or component file: functions, schemas, manifest.
+    Inspect {
+        /// A tool name or the path of a component.
+        target: String,
+    },
+}
+
+pub(crate) fn function_json(f: &FunctionInfo) -> Value {
+    let mut v = json!({
+        "name": f.name,
+        "description": f.description,
+        "input_schema": f.input_schema,
+        "output_schema": f.output_schema,
+    });
+    if let Some(reason) = &f.unsupported {
+        v["unsupported"] = json!(reason);
+    }
+    v
+}
+
+fn component_json(c: &LoadedComponent) -> Value {
+    json!({
+        "digest": format!("sha256:{}", c.digest),
+        "functions": c.functions().iter().map(function_json).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
+    let executor = settings.executor()?;
+    match cmd {
+        ToolsCommand::List { dir } => {
+            let dir = dir.unwrap_or_else(|| settings.tools_dir.clone());
+            let (catalog, failures) = Catalog::load(&executor, &dir).map_err(wasm_error)?;
+            for (path, err) in &failures {
+                tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
+            }
+            let tools: Vec<Value> = catalog
+                .tools()
+                .map(|t| {
+                    let mut v = component_json(&t.component);
+                    v["name"] = json!(t.manifest.name);
+                    v["version"] = json!(t.manifest.version);
+                    v["description"] = json!(t.manifest.description);
+                    v
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "tools": tools }))?
+            );
+        }
+        ToolsCommand::Inspect { target } => {
+            let (component, grants, limits) = crate::run::resolve_target(
+                settings,
+                &executor,
+                &target,
+                Grants::default(),
+                settings.file.limits()?,
+            )?;
+            let mut v = component_json(&component);
+            v["name"] = json!(component.name);
+            v["default_limits"] = serde_json::to_value(limits)?;
+            v["default_grants"] = serde_json::to_value(grants)?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
