@@ -1,12 +1,14 @@
 //! Precompiled components on disk, so a restart does not recompile.
 //!
 //! The key is the SHA-256 of the engine's compatibility hash (wasmtime version, target,
-//! every setting that changes generated code) together with the component's own SHA-256.
+//! every setting that changes generated code), Cordon's own [`EngineConfig`] (so any
+//! configuration change recompiles, even one wasmtime would not need to), and the
+//! component's own SHA-256.
 //! Each artifact sits beside a digest of itself: wasmtime trusts a precompiled artifact
 //! completely (it is native code), so one that does not match its digest, truncated or
 //! corrupted, is deleted and recompiled rather than loaded.
 
-use crate::WasmError;
+use crate::{EngineConfig, WasmError};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -49,16 +51,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl PrecompileCache {
-    /// A cache under `dir` for artifacts of `engine`.
+    /// A cache under `dir` for artifacts of `engine`, built from `config`.
     ///
     /// # Errors
     ///
     /// [`WasmError::Io`] when the directory cannot be created.
-    pub fn new(dir: impl Into<PathBuf>, engine: &Engine) -> Result<Self, WasmError> {
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        engine: &Engine,
+        config: &EngineConfig,
+    ) -> Result<Self, WasmError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(WasmError::io(&dir))?;
         let mut h = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut h);
+        h.0.update(serde_json::to_vec(config).unwrap_or_default());
         Ok(PrecompileCache {
             dir,
             engine_key: hex::encode(h.0.finalize()),

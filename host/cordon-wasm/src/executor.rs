@@ -68,7 +68,7 @@ impl Executor {
         logging::add_to_linker(&mut linker).map_err(link_err)?;
         fsguard::add_to_linker(&mut linker).map_err(link_err)?;
         let cache = cache_dir
-            .map(|d| PrecompileCache::new(d, &engine))
+            .map(|d| PrecompileCache::new(d, &engine, config))
             .transpose()?;
         let ticker = EpochTicker::start(&engine, config.epoch_tick)?;
         Ok(Executor {
