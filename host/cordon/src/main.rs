@@ -126,8 +126,14 @@ fn report(e: &anyhow::Error) -> ExitCode {
             if !ce.violations.is_empty() {
                 err["violations"] = serde_json::json!(ce.violations);
             }
-            if !ce.stderr.is_empty() || !ce.stdout.is_empty() {
-                eprint!("{}{}", ce.stdout, ce.stderr);
+            // Whatever the guest wrote before it stopped is kept, on its own lines, so the
+            // error object below always starts a line of its own.
+            let guest = format!("{}{}", ce.stdout, ce.stderr);
+            if !guest.is_empty() {
+                eprint!("{guest}");
+                if !guest.ends_with('\n') {
+                    eprintln!();
+                }
             }
             (ce.code, err)
         }

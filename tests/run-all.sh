@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test (unit, integration, end-to-end, doc) in release and prints a summary of
+# what ran and what was skipped. `make test` builds the binary, components and fixtures
+# first and then calls this.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+cargo test --release --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c 'SKIPPED:' "$log" || true)
+
+echo
+echo "== summary =="
+if [ "$skipped" -gt 0 ]; then
+  echo "skipped (machine lacks something):"
+  grep 'SKIPPED:' "$log" | sed 's/^/  /'
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
