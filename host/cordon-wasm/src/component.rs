@@ -80,15 +80,10 @@ impl LoadedComponent {
                         continue;
                     };
                     for (fname, item) in inst.exports(engine) {
-                        if let ComponentItem::ComponentFunc(f) = item.ty {
-                            if let Some(index) = component.get_export_index(Some(&parent), fname) {
-                                functions.push(describe(
-                                    format!("{export}#{fname}"),
-                                    &f,
-                                    index,
-                                    docs,
-                                ));
-                            }
+                        if let ComponentItem::ComponentFunc(f) = item.ty
+                            && let Some(index) = component.get_export_index(Some(&parent), fname)
+                        {
+                            functions.push(describe(format!("{export}#{fname}"), &f, index, docs));
                         }
                     }
                 }

@@ -16,8 +16,11 @@ pub struct ComponentDocs {
     functions: HashMap<String, String>,
     /// Keyed by the type's member names joined with NUL; `None` where two types with the
     /// same members have different docs (then neither gets any).
-    types: HashMap<String, Option<(Option<String>, Vec<Option<String>>)>>,
+    types: HashMap<String, Option<TypeDocs>>,
 }
+
+/// A type's own doc and its members' docs, in member order.
+type TypeDocs = (Option<String>, Vec<Option<String>>);
 
 impl ComponentDocs {
     /// Reads docs from a component binary; empty when it has none or cannot be decoded.
@@ -99,31 +102,28 @@ impl ComponentDocs {
             if entry.0.is_none() && entry.1.iter().all(Option::is_none) {
                 continue;
             }
-            let key = members.join("\0");
-            match docs.types.get(&key) {
-                None => {
-                    docs.types.insert(key, Some(entry));
-                }
-                Some(Some(existing)) if *existing == entry => {}
-                Some(_) => {
-                    docs.types.insert(key, None);
-                }
-            }
+            docs.add_type(members.join("\0"), Some(entry));
         }
         docs
     }
 
     fn merge(&mut self, other: ComponentDocs) {
         self.functions.extend(other.functions);
-        for (k, v) in other.types {
-            match self.types.get(&k) {
-                None => {
-                    self.types.insert(k, v);
-                }
-                Some(existing) if *existing == v => {}
-                Some(_) => {
-                    self.types.insert(k, None);
-                }
+        for (key, entry) in other.types {
+            self.add_type(key, entry);
+        }
+    }
+
+    /// Records docs for the type with member key `key`; a second, different entry for the
+    /// same key makes it ambiguous (`None`), so neither type gets possibly wrong docs.
+    fn add_type(&mut self, key: String, entry: Option<TypeDocs>) {
+        match self.types.get(&key) {
+            None => {
+                self.types.insert(key, entry);
+            }
+            Some(existing) if *existing == entry => {}
+            Some(_) => {
+                self.types.insert(key, None);
             }
         }
     }

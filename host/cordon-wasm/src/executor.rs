@@ -222,7 +222,7 @@ impl Executor {
         let run = async {
             let instance = component.pre.instantiate_async(&mut store).await?;
             let f = instance
-                .get_func(&mut store, &func.index)
+                .get_func(&mut store, func.index)
                 .ok_or_else(|| wasmtime::format_err!("export {} vanished", func.name))?;
             let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
             f.call_async(&mut store, &params, &mut results).await?;
@@ -249,11 +249,11 @@ impl Executor {
         };
         let violations = std::mem::take(&mut state.violations);
         let logs = std::mem::take(&mut state.logs);
-        if !violations.is_empty() {
-            if let Ok(mut counts) = self.escapes.lock() {
-                for v in &violations {
-                    *counts.entry(v.kind).or_default() += 1;
-                }
+        if !violations.is_empty()
+            && let Ok(mut counts) = self.escapes.lock()
+        {
+            for v in &violations {
+                *counts.entry(v.kind).or_default() += 1;
             }
         }
         drop(store);

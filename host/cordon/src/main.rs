@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Call one function of a tool or component and print its result as JSON.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// List and inspect tools.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
             .build()?;
         runtime.block_on(async {
             match cli.command {
-                Command::Run(args) => run::run(&settings, args).await,
+                Command::Run(args) => run::run(&settings, *args).await,
                 Command::Tools(cmd) => tools::tools(&settings, cmd).await,
                 Command::Serve(args) => serve::serve(&settings, args).await,
             }
