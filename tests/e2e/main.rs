@@ -82,9 +82,11 @@ fn error_json(out: &Output) -> Value {
         .rev()
         .find(|l| l.starts_with("{\"error\""))
         .unwrap_or_else(|| {
+            // The tail only (a flooding guest writes megabytes), cut on a character boundary.
+            let tail: Vec<char> = stderr.chars().rev().take(2000).collect();
             panic!(
                 "no error line in: {}",
-                &stderr[stderr.len().saturating_sub(2000)..]
+                tail.iter().rev().collect::<String>()
             )
         });
     serde_json::from_str::<Value>(line).unwrap()["error"].clone()
