@@ -236,6 +236,8 @@ impl Executor {
         };
         let wall = started.elapsed();
 
+        // Each pipe's buffer is copied out once, for both the receipt and the outcome.
+        let (stdout, stderr) = (stdout.contents(), stderr.contents());
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data_mut();
         let receipt = Receipt {
@@ -244,8 +246,8 @@ impl Executor {
             fuel_used: limits.fuel.saturating_sub(fuel_left),
             peak_memory_bytes: state.limiter.peak,
             wall_time_us: wall.as_micros().try_into().unwrap_or(u64::MAX),
-            stdout_bytes: stdout.contents().len() as u64,
-            stderr_bytes: stderr.contents().len() as u64,
+            stdout_bytes: stdout.len() as u64,
+            stderr_bytes: stderr.len() as u64,
         };
         let violations = std::mem::take(&mut state.violations);
         let logs = std::mem::take(&mut state.logs);
@@ -259,8 +261,8 @@ impl Executor {
         drop(store);
         drop(scratch);
 
-        let stdout = String::from_utf8_lossy(&stdout.contents()).into_owned();
-        let stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
         match outcome {
             Ok(results) => {
                 let value = results.first();
@@ -333,15 +335,6 @@ fn build_wasi(
             DirMode::ReadOnly => FsPerms::ReadOnly,
             DirMode::ReadWrite => FsPerms::ReadWrite,
         };
-        if !d.host.is_dir() {
-            return Err(CallError::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "granted directory {} does not exist or is not a directory",
-                    d.host.display()
-                ),
-            ));
-        }
         b.preopened_dir(&d.host, &d.guest, perms).map_err(|e| {
             CallError::new(
                 ErrorCode::BadRequest,

@@ -126,15 +126,9 @@ fn report(e: &anyhow::Error) -> ExitCode {
             if !ce.violations.is_empty() {
                 err["violations"] = serde_json::json!(ce.violations);
             }
-            // Whatever the guest wrote before it stopped is kept, on its own lines, so the
-            // error object below always starts a line of its own.
-            let guest = format!("{}{}", ce.stdout, ce.stderr);
-            if !guest.is_empty() {
-                eprint!("{guest}");
-                if !guest.ends_with('\n') {
-                    eprintln!();
-                }
-            }
+            // Whatever the guest wrote before it stopped is kept; the error object below
+            // then starts a line of its own.
+            run::print_guest_output(&ce.stdout, &ce.stderr);
             (ce.code, err)
         }
         None => (

@@ -176,6 +176,18 @@ pub(crate) fn resolve_target(
     Ok((tool.component, grants, limits))
 }
 
+/// Writes what the guest wrote (stdout, then stderr) to this process's stderr, ending on a
+/// newline so whatever cordon prints next starts a line of its own. Nothing is dropped.
+pub(crate) fn print_guest_output(stdout: &str, stderr: &str) {
+    let guest = format!("{stdout}{stderr}");
+    if !guest.is_empty() {
+        eprint!("{guest}");
+        if !guest.ends_with('\n') {
+            eprintln!();
+        }
+    }
+}
+
 pub(crate) fn wasm_error(e: cordon_wasm::WasmError) -> anyhow::Error {
     CallError::new(e.code(), e.to_string()).into()
 }
@@ -207,7 +219,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
             if args.receipt {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
-                eprint!("{}{}", out.stdout, out.stderr);
+                print_guest_output(&out.stdout, &out.stderr);
                 println!("{}", serde_json::to_string(&out.value)?);
             }
             Ok(ExitCode::SUCCESS)
