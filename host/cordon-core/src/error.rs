@@ -17,8 +17,14 @@ pub enum ErrorCode {
     InvalidComponent,
     /// The function uses a type Cordon cannot call dynamically (resources, streams, futures).
     UnsupportedType,
-    /// Policy refused the call.
+    /// Policy refused the call (or refused to admit a tool).
     PolicyDenied,
+    /// No valid credentials: a missing, unknown, expired or revoked token.
+    Unauthenticated,
+    /// The guest tried to reach a network host its call was not granted.
+    NetworkDenied,
+    /// Policy chose a backend this host cannot run.
+    BackendUnavailable,
     /// The guest tried to reach a path outside what it was granted (`..`, absolute paths,
     /// symlinks leading out).
     PathEscape,
@@ -51,6 +57,9 @@ impl ErrorCode {
             ErrorCode::InvalidComponent => "invalid_component",
             ErrorCode::UnsupportedType => "unsupported_type",
             ErrorCode::PolicyDenied => "policy_denied",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::NetworkDenied => "network_denied",
+            ErrorCode::BackendUnavailable => "backend_unavailable",
             ErrorCode::PathEscape => "path_escape",
             ErrorCode::ReadOnly => "read_only",
             ErrorCode::FuelExhausted => "fuel_exhausted",
@@ -71,16 +80,18 @@ impl ErrorCode {
             | ErrorCode::NotFound
             | ErrorCode::InvalidComponent
             | ErrorCode::UnsupportedType => ErrorClass::BadInput,
-            ErrorCode::PolicyDenied | ErrorCode::PathEscape | ErrorCode::ReadOnly => {
-                ErrorClass::Refused
-            }
+            ErrorCode::PolicyDenied
+            | ErrorCode::Unauthenticated
+            | ErrorCode::NetworkDenied
+            | ErrorCode::PathEscape
+            | ErrorCode::ReadOnly => ErrorClass::Refused,
             ErrorCode::FuelExhausted
             | ErrorCode::DeadlineExceeded
             | ErrorCode::MemoryLimit
             | ErrorCode::StackOverflow
             | ErrorCode::OutputLimit => ErrorClass::LimitHit,
             ErrorCode::Trap | ErrorCode::ToolError => ErrorClass::GuestFault,
-            ErrorCode::Internal => ErrorClass::Internal,
+            ErrorCode::Internal | ErrorCode::BackendUnavailable => ErrorClass::Internal,
         }
     }
 }
@@ -98,7 +109,8 @@ pub enum ErrorClass {
     Internal,
     /// The input was wrong: fix the request (exit 2).
     BadInput,
-    /// A boundary refused the call: policy, a path escape, a read-only grant (exit 3).
+    /// A boundary refused the call: credentials, policy, a path escape, a read-only grant,
+    /// a network host (exit 3).
     Refused,
     /// A resource limit stopped the call (exit 4).
     LimitHit,

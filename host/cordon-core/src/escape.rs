@@ -15,6 +15,10 @@ pub enum EscapeKind {
     Symlink,
     /// A write, create, rename or delete under a read-only grant.
     ReadOnlyWrite,
+    /// An argument naming a host path that is never granted (`/proc`, `/etc/passwd`, ...).
+    SensitivePath,
+    /// An outbound request to a host, scheme or port the call was not granted.
+    NetworkEgress,
 }
 
 impl EscapeKind {
@@ -25,7 +29,24 @@ impl EscapeKind {
             EscapeKind::AbsolutePath => "absolute_path",
             EscapeKind::Symlink => "symlink",
             EscapeKind::ReadOnlyWrite => "read_only_write",
+            EscapeKind::SensitivePath => "sensitive_path",
+            EscapeKind::NetworkEgress => "network_egress",
         }
+    }
+
+    /// Every kind, in label order; metrics list each one even at zero.
+    pub const ALL: [EscapeKind; 6] = [
+        EscapeKind::PathTraversal,
+        EscapeKind::AbsolutePath,
+        EscapeKind::Symlink,
+        EscapeKind::ReadOnlyWrite,
+        EscapeKind::SensitivePath,
+        EscapeKind::NetworkEgress,
+    ];
+
+    /// Parses a label value.
+    pub fn from_label(label: &str) -> Option<EscapeKind> {
+        EscapeKind::ALL.into_iter().find(|k| k.as_str() == label)
     }
 }
 
@@ -40,8 +61,9 @@ impl fmt::Display for EscapeKind {
 pub struct Violation {
     /// What kind of crossing was attempted.
     pub kind: EscapeKind,
-    /// The operation attempted (`open-at`, `unlink-file-at`, ...).
+    /// The operation attempted (`open-at`, `unlink-file-at`, `argument path`,
+    /// `outgoing-handler.handle`, ...).
     pub operation: String,
-    /// The path as the guest gave it.
+    /// The path (or URL) as the guest or caller gave it.
     pub path: String,
 }

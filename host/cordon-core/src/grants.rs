@@ -1,3 +1,4 @@
+use crate::HostRule;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -36,12 +37,14 @@ pub struct DirGrant {
 ///
 /// Defaults (what [`Grants::default`] and a fresh [`GrantsBuilder`] give):
 /// no directories, no scratch directory, no environment variables, closed stdin, and no
-/// network of any kind.
+/// network: sockets are never granted, and wasi:http reaches only the hosts listed here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {
     dirs: Vec<DirGrant>,
     scratch: Option<String>,
     env: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    hosts: Vec<HostRule>,
     #[serde(skip)]
     stdin: Option<Vec<u8>>,
 }
@@ -65,6 +68,11 @@ impl Grants {
     /// Granted environment variables.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
+    }
+
+    /// Outbound hosts the guest may reach through wasi:http.
+    pub fn hosts(&self) -> &[HostRule] {
+        &self.hosts
     }
 
     /// Bytes the guest reads on stdin, if any.
@@ -107,6 +115,18 @@ impl GrantsBuilder {
     /// environment (the host's own variables never leak in).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.grants.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Lets the guest send wasi:http requests to hosts matching `rule`. Default: none.
+    pub fn host(mut self, rule: HostRule) -> Self {
+        self.grants.hosts.push(rule);
+        self
+    }
+
+    /// Keeps only the outbound hosts satisfying `keep`.
+    pub fn retain_hosts(mut self, mut keep: impl FnMut(&HostRule) -> bool) -> Self {
+        self.grants.hosts.retain(|h| keep(h));
         self
     }
 
@@ -159,6 +179,7 @@ mod tests {
         assert!(g.env().is_empty());
         assert!(g.stdin().is_none());
         assert!(g.scratch().is_none());
+        assert!(g.hosts().is_empty());
     }
 
     #[test]

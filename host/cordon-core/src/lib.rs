@@ -22,18 +22,24 @@
 //! assert_eq!(ErrorCode::FuelExhausted.as_str(), "fuel_exhausted");
 //! ```
 
+mod decision;
 mod error;
 mod escape;
 mod grants;
 mod limits;
+mod outbound;
 mod outcome;
+mod principal;
 mod size;
 mod tool_name;
 
+pub use decision::{Backend, DecidedDir, DecidedGrants, DecidedLimits, Decision};
 pub use error::{ApiError, ErrorClass, ErrorCode};
 pub use escape::{EscapeKind, Violation};
 pub use grants::{DirGrant, DirMode, Grants, GrantsBuilder};
 pub use limits::Limits;
+pub use outbound::HostRule;
 pub use outcome::{CallError, CallOutput, LogRecord, Receipt, RequestId};
+pub use principal::Principal;
 pub use size::{ParseSizeError, parse_duration, parse_size};
 pub use tool_name::{ToolName, ToolNameError};

@@ -25,6 +25,22 @@ impl Default for RequestId {
     }
 }
 
+impl Receipt {
+    /// The receipt of a call refused before anything ran: it consumed nothing.
+    pub fn nothing_ran(request_id: RequestId, trace_id: String, backend: &str) -> Receipt {
+        Receipt {
+            request_id,
+            trace_id,
+            backend: backend.to_owned(),
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            wall_time_us: 0,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+        }
+    }
+}
+
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -36,6 +52,9 @@ impl fmt::Display for RequestId {
 pub struct Receipt {
     /// The request this receipt belongs to.
     pub request_id: RequestId,
+    /// The trace the request ran under (W3C trace id, 32 hex digits), when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trace_id: String,
     /// Which backend ran the call (`wasm` here; native tiers arrive later).
     pub backend: String,
     /// Fuel consumed.

@@ -45,12 +45,13 @@ pub fn parse_size(input: &str) -> Result<u64, ParseSizeError> {
 /// use std::time::Duration;
 /// assert_eq!(cordon_core::parse_duration("250ms"), Ok(Duration::from_millis(250)));
 /// assert_eq!(cordon_core::parse_duration("2s"), Ok(Duration::from_secs(2)));
+/// assert_eq!(cordon_core::parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration, ParseSizeError> {
     let err = || ParseSizeError {
         input: input.to_owned(),
         what: "duration",
-        examples: "250ms, 5s, 2m",
+        examples: "250ms, 5s, 2m, 1h, 7d",
     };
     let s = input.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -61,6 +62,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseSizeError> {
         "us" => Ok(Duration::from_micros(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(err),
+        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(err),
+        "d" => n.checked_mul(86_400).map(Duration::from_secs).ok_or_else(err),
         _ => Err(err()),
     }
 }

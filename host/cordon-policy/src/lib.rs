@@ -1,0 +1,329 @@
+//! Policy: Rego compiled to regorus's RVM decides every call.
+//!
+//! A [`Policy`] holds the compiled form of a policy directory (or of the default policy
+//! built into the binary) and answers two questions:
+//!
+//! - [`Policy::decide`]: may this principal call this function with these arguments, and if
+//!   so with which grants, limits and backend? (`data.cordon.decision`)
+//! - [`Policy::admit`]: may this tool join the catalog at all? (`data.cordon.admission`)
+//!
+//! Both default to *deny*: an evaluation error, an undefined result or an answer that does
+//! not decode is a refusal that says why, never an allow.
+//!
+//! Policies are reloaded when their files change ([`Policy::watch`]): the new files are
+//! compiled beside the old program, and only a successful compile replaces it, so calls in
+//! flight finish on the version they started with and a broken edit changes nothing.
+//!
+//! ```
+//! use cordon_core::{Grants, Limits, Principal};
+//! use cordon_policy::{DecisionInput, Policy, RequestInput, ToolInput};
+//!
+//! let policy = Policy::embedded()?;
+//! let guest = Principal::new("acme", "bot", ["guest"]);
+//! let args = serde_json::json!({"path": "report.txt", "contents": "hi"});
+//! let verdict = policy.decide(&DecisionInput {
+//!     principal: &guest,
+//!     tool: ToolInput { name: "fs", function: "files#write-file", registered: true,
+//!                       manifest: None, command: None },
+//!     arguments: &args,
+//!     request: RequestInput::new(&Grants::default(), &Limits::default()),
+//! });
+//! assert!(!verdict.decision.allow);
+//! assert!(verdict.decision.reasons[0].contains("no \"write\" permission"));
+//! # Ok::<(), cordon_policy::PolicyError>(())
+//! ```
+
+mod compiled;
+mod input;
+mod source;
+mod testing;
+
+pub use compiled::{ADMISSION_RULE, CompiledPolicy, DECISION_RULE};
+pub use input::{
+    AdmissionInput, AdmissionTool, DecisionInput, RequestInput, RequestedDir, RequestedHost,
+    RequestedLimits, ToolInput,
+};
+pub use source::{PolicyFile, PolicySource};
+pub use testing::{TestOutcome, TestResult, run_tests};
+
+use compiled::Entry;
+use cordon_core::{Decision, ErrorCode};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, SystemTime};
+
+/// Why policy could not be loaded or compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A policy file or directory could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The directory holds no Rego module.
+    #[error("{} holds no .rego policy module", dir.display())]
+    Empty {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A module does not parse or compile, or a data document is not a JSON object.
+    #[error("policy from {origin} does not compile: {message}")]
+    Compile {
+        /// Where the policy came from.
+        origin: String,
+        /// What is wrong, naming the file or rule.
+        message: String,
+    },
+}
+
+impl PolicyError {
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PolicyError + '_ {
+        move |source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// The stable code: a policy that cannot load is bad input to Cordon.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::BadRequest
+    }
+}
+
+/// A decision and the version of the policy that made it.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The decision.
+    pub decision: Decision,
+    /// Content hash of the policy that decided (recorded in the audit log).
+    pub policy_hash: Arc<str>,
+}
+
+/// Whether a tool may join the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admission {
+    /// Whether it may.
+    pub allow: bool,
+    /// Why not.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+}
+
+/// What [`Policy::reload_if_changed`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The files are as they were.
+    Unchanged,
+    /// The files changed and compiled; this hash now decides.
+    Reloaded(String),
+    /// The files changed but do not compile; the previous policy stays in force.
+    Rejected(String),
+}
+
+/// The live policy: the compiled program in force, and where to reload it from.
+pub struct Policy {
+    current: RwLock<Arc<Current>>,
+    dir: Option<PathBuf>,
+    seen: Mutex<Option<Vec<(PathBuf, u64, SystemTime)>>>,
+}
+
+struct Current {
+    compiled: CompiledPolicy,
+    hash: Arc<str>,
+}
+
+impl Policy {
+    /// Compiles the policy in `dir`; [`Policy::reload_if_changed`] and [`Policy::watch`]
+    /// read it again when its files change.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be read, holds no module, or does not compile.
+    pub fn load_dir(dir: &Path) -> Result<Policy, PolicyError> {
+        let seen = source::fingerprint(dir);
+        let compiled = CompiledPolicy::compile(&PolicySource::read_dir(dir)?)?;
+        Ok(Policy {
+            current: RwLock::new(Arc::new(Current::new(compiled))),
+            dir: Some(dir.to_owned()),
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// The default policy built into this binary.
+    ///
+    /// # Errors
+    ///
+    /// Only if the built-in policy does not compile (a build defect; tests catch it).
+    pub fn embedded() -> Result<Policy, PolicyError> {
+        let compiled = CompiledPolicy::compile(&PolicySource::embedded())?;
+        Ok(Policy {
+            current: RwLock::new(Arc::new(Current::new(compiled))),
+            dir: None,
+            seen: Mutex::new(None),
+        })
+    }
+
+    fn current(&self) -> Arc<Current> {
+        // A poisoned lock only means a reload panicked mid-swap; the Arc inside is whole.
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Content hash of the policy in force.
+    pub fn hash(&self) -> Arc<str> {
+        self.current().hash.clone()
+    }
+
+    /// Where the policy in force came from.
+    pub fn origin(&self) -> String {
+        self.current().compiled.origin().to_owned()
+    }
+
+    /// Decides one call. Never fails: anything but a well-formed answer is a denial.
+    pub fn decide(&self, input: &DecisionInput<'_>) -> Verdict {
+        match serde_json::to_value(input) {
+            Ok(json) => self.decide_value(json),
+            Err(e) => Verdict {
+                decision: Decision::deny(format!("cannot build the policy input: {e}")),
+                policy_hash: self.hash(),
+            },
+        }
+    }
+
+    /// [`Policy::decide`] for an input document given as JSON (`cordon policy eval`).
+    pub fn decide_json(&self, input: &serde_json::Value) -> Verdict {
+        self.decide_value(input.clone())
+    }
+
+    fn decide_value(&self, input: serde_json::Value) -> Verdict {
+        let current = self.current();
+        let decision = decode(
+            current.compiled.eval(Entry::Decision, input.into()),
+            DECISION_RULE,
+        )
+        .unwrap_or_else(Decision::deny);
+        Verdict {
+            decision,
+            policy_hash: current.hash.clone(),
+        }
+    }
+
+    /// Decides whether a tool may be added. Anything but a well-formed answer refuses it.
+    pub fn admit(&self, input: &AdmissionInput<'_>) -> Admission {
+        match serde_json::to_value(input) {
+            Ok(json) => self.admit_json(&json),
+            Err(e) => Admission {
+                allow: false,
+                reasons: vec![format!("cannot build the admission input: {e}")],
+            },
+        }
+    }
+
+    /// [`Policy::admit`] for an input document given as JSON.
+    pub fn admit_json(&self, input: &serde_json::Value) -> Admission {
+        let current = self.current();
+        decode(
+            current.compiled.eval(Entry::Admission, input.clone().into()),
+            ADMISSION_RULE,
+        )
+        .unwrap_or_else(|reason| Admission {
+            allow: false,
+            reasons: vec![reason],
+        })
+    }
+
+    /// Reads the policy directory again if its files changed, and swaps in the new program
+    /// only if it compiles. A policy from [`Policy::embedded`] never changes.
+    pub fn reload_if_changed(&self) -> Reload {
+        let Some(dir) = &self.dir else {
+            return Reload::Unchanged;
+        };
+        let now = source::fingerprint(dir);
+        {
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *seen == now {
+                return Reload::Unchanged;
+            }
+            *seen = now;
+        }
+        let compiled = PolicySource::read_dir(dir).and_then(|s| {
+            if *s.hash() == *self.hash() {
+                return Ok(None);
+            }
+            CompiledPolicy::compile(&s).map(Some)
+        });
+        match compiled {
+            Ok(None) => Reload::Unchanged,
+            Ok(Some(compiled)) => {
+                let next = Arc::new(Current::new(compiled));
+                let hash = next.hash.to_string();
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = next;
+                tracing::info!(policy = %hash, dir = %dir.display(), "policy reloaded");
+                Reload::Reloaded(hash)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "policy change rejected; the previous policy stays in force");
+                Reload::Rejected(e.to_string())
+            }
+        }
+    }
+
+    /// Polls the policy directory every `every` on a background thread and reloads on
+    /// change. The thread ends when the policy is dropped.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        if self.dir.is_none() {
+            return;
+        }
+        let weak: Weak<Policy> = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("cordon-policy-watch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    match weak.upgrade() {
+                        Some(policy) => {
+                            policy.reload_if_changed();
+                        }
+                        None => return,
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the policy watcher; policy changes need a restart");
+        }
+    }
+}
+
+impl Current {
+    fn new(compiled: CompiledPolicy) -> Current {
+        let hash = Arc::from(compiled.hash());
+        Current { compiled, hash }
+    }
+}
+
+/// Turns an RVM result into `T`, or a one-line reason why it is not usable.
+fn decode<T: for<'de> Deserialize<'de>>(
+    result: Result<regorus::Value, String>,
+    rule: &str,
+) -> Result<T, String> {
+    let value = result.map_err(|e| format!("policy evaluation of {rule} failed: {e}"))?;
+    if value == regorus::Value::Undefined {
+        return Err(format!("policy defines no {rule}"));
+    }
+    let json = serde_json::to_value(&value)
+        .map_err(|e| format!("policy answer for {rule} is not JSON: {e}"))?;
+    serde_json::from_value(json).map_err(|e| format!("policy answer for {rule} is malformed: {e}"))
+}

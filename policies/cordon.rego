@@ -1,0 +1,280 @@
+# Cordon's default policy: least privilege.
+#
+# One query, `data.cordon.decision`, answers everything the host needs for a call: whether
+# it may run, why not, what it is granted, its limits and its backend. A second one,
+# `data.cordon.admission`, decides whether a tool may be added to the catalog at all.
+# The tables this policy reads (roles, the per-tool permission matrix, tenants, path and
+# command rules) are data, in data.json; change them there, not here.
+#
+# Input (built by the host for every call):
+#   principal  {tenant, subject, roles}
+#   tool       {name, function, registered, manifest, command}
+#   arguments  the call's JSON arguments
+#   request    {dirs: [{guest, host, mode}], env: [names], scratch: guest path or null,
+#               hosts: [{rule, scheme, host, port}], limits: {fuel, timeout_ms, memory_bytes,
+#               output_bytes}}
+#
+# Grants and limits can only narrow the request: the host intersects them with it.
+package cordon
+
+import rego.v1
+
+# --- The answer -------------------------------------------------------------------------
+
+decision := {
+	"allow": allow,
+	"reasons": sort([r | some r in reasons]),
+	"violations": [v | some v in violations],
+	"grants": {
+		"dirs": [d | some d in granted_dirs],
+		"env": sort([e | some e in granted_env]),
+		"hosts": sort([h | some h in granted_hosts]),
+		"scratch": scratch_granted,
+	},
+	"limits": limits,
+	"backend": backend,
+}
+
+default allow := false
+
+# Allowed only on positive evidence: a permission held, and nothing against it. Anything
+# missing from the input leaves `allow` at its default.
+allow if {
+	required_permission in permissions
+	count(reasons) == 0
+	count(violations) == 0
+}
+
+# --- Who: roles and permissions ---------------------------------------------------------
+
+# Roles the principal holds that this policy knows; unknown role names grant nothing.
+known_roles contains role if {
+	some role in input.principal.roles
+	data.roles[role]
+}
+
+# The principal's permissions on this tool: for each role, the tool's row of the matrix,
+# else the role's "*" row.
+permissions contains perm if {
+	some role in known_roles
+	row := object.get(data.matrix[role], input.tool.name, object.get(data.matrix[role], "*", []))
+	some perm in row
+}
+
+# What the call needs: a function's own entry, else the tool's default, else the global
+# default. A component run without a manifest (by path) needs admin.
+tool_rules := object.get(data.tools, input.tool.name, {})
+
+required_permission := "admin" if not input.tool.registered
+
+required_permission := object.get(
+	object.get(tool_rules, "functions", {}),
+	input.tool.function,
+	object.get(tool_rules, "default", data.default_permission),
+) if input.tool.registered
+
+# A capability flag (env, network) any of the principal's roles carries.
+role_allows(flag) if {
+	some role in known_roles
+	data.roles[role][flag] == true
+}
+
+tenant := object.get(data.tenants, input.principal.tenant, data.tenants["*"])
+
+# --- Why not ----------------------------------------------------------------------------
+
+reasons contains msg if {
+	count(known_roles) == 0
+	msg := sprintf(
+		"principal %s/%s holds no role this policy knows (holds %v; known: %v)",
+		[input.principal.tenant, input.principal.subject, input.principal.roles, sort(object.keys(data.roles))],
+	)
+}
+
+reasons contains msg if {
+	count(known_roles) > 0
+	not required_permission in permissions
+	msg := sprintf(
+		"role %v has no %q permission on tool %q, which function %q needs",
+		[sort([r | some r in known_roles]), required_permission, input.tool.name, input.tool.function],
+	)
+}
+
+reasons contains "the input names no tool function" if {
+	not is_string(input.tool.function)
+}
+
+reasons contains msg if {
+	tenant.disabled == true
+	msg := sprintf("tenant %q is disabled", [input.principal.tenant])
+}
+
+reasons contains msg if {
+	some msg in command_refusals
+}
+
+reasons contains msg if {
+	some v in violations
+	msg := sprintf("argument %s: %s", [trim_prefix(v.operation, "argument "), v.reason])
+}
+
+# --- Path rules -------------------------------------------------------------------------
+# Arguments that name paths are checked before the call. A violation denies the call as a
+# `path_escape` and is counted and audited as an escape attempt. The guest's filesystem
+# guard checks again at use; this catches the attempt before anything runs.
+
+path_argument(name, value) if {
+	is_string(value)
+	name in data.paths.argument_names
+}
+
+path_argument(name, value) if {
+	is_string(value)
+	some suffix in data.paths.argument_suffixes
+	endswith(name, suffix)
+}
+
+violations contains v if {
+	some name, value in input.arguments
+	path_argument(name, value)
+	".." in split(replace(value, "\\", "/"), "/")
+	v := violation("path_traversal", name, value, "climbs out of its directory with \"..\"")
+}
+
+violations contains v if {
+	some name, value in input.arguments
+	path_argument(name, value)
+	startswith(value, "/")
+	not granted_path(value)
+	not sensitive_path(value)
+	v := violation("absolute_path", name, value, "is an absolute path outside every granted directory")
+}
+
+violations contains v if {
+	some name, value in input.arguments
+	path_argument(name, value)
+	startswith(value, "~")
+	v := violation("absolute_path", name, value, "names a home directory, which is never granted")
+}
+
+violations contains v if {
+	some name, value in input.arguments
+	path_argument(name, value)
+	startswith(value, "/")
+	not granted_path(value)
+	sensitive_path(value)
+	v := violation("sensitive_path", name, value, "names a host path that is never granted")
+}
+
+violation(kind, name, value, reason) := {
+	"kind": kind,
+	"operation": sprintf("argument %s", [name]),
+	"path": value,
+	"reason": sprintf("%q %s", [value, reason]),
+}
+
+granted_path(path) if {
+	some d in input.request.dirs
+	within(path, d.guest)
+}
+
+granted_path(path) if {
+	is_string(input.request.scratch)
+	within(path, input.request.scratch)
+}
+
+sensitive_path(path) if {
+	some prefix in data.paths.sensitive
+	within(path, prefix)
+}
+
+within(path, root) if path == root
+
+within(path, root) if startswith(path, concat("", [trim_suffix(root, "/"), "/"]))
+
+# --- What: grants -----------------------------------------------------------------------
+
+can_write if "write" in permissions
+
+granted_dirs contains {"guest": d.guest, "mode": "rw"} if {
+	some d in input.request.dirs
+	d.mode == "rw"
+	can_write
+}
+
+granted_dirs contains {"guest": d.guest, "mode": "ro"} if {
+	some d in input.request.dirs
+	not writable(d)
+}
+
+writable(d) if {
+	d.mode == "rw"
+	can_write
+}
+
+granted_env contains name if {
+	some name in input.request.env
+	role_allows("env")
+}
+
+granted_hosts contains h.rule if {
+	some h in input.request.hosts
+	role_allows("network")
+	not h.host in data.network.blocked_hosts
+}
+
+default scratch_granted := false
+
+scratch_granted if is_string(input.request.scratch)
+
+# --- How much: limits -------------------------------------------------------------------
+# Each requested limit, lowered to the tenant's ceiling where it has one.
+
+limits := {key: min([value, tenant.limits[key]]) |
+	some key, value in input.request.limits
+	tenant.limits[key]
+}
+
+# --- Where: backend ---------------------------------------------------------------------
+
+default backend := "wasm"
+
+backend := "container" if is_string(input.tool.command)
+
+# --- Admission: may this tool be added at all? ------------------------------------------
+# Input: {tool: {name, command}, imports: [interface names]}.
+
+admission := {
+	"allow": count(admission_reasons) == 0,
+	"reasons": sort([r | some r in admission_reasons]),
+}
+
+admission_reasons contains msg if {
+	some name in input.imports
+	some never in data.admission.never_granted
+	startswith(name, never.prefix)
+	msg := sprintf("tool %q imports %s, which no role may be granted: %s", [input.tool.name, name, never.why])
+}
+
+admission_reasons contains msg if {
+	some msg in command_refusals
+}
+
+# Native command tools: a canonical command name (the host strips the path) on the block
+# list is refused by name; anything else must be on the allow-list.
+command_refusals contains msg if {
+	command := input.tool.command
+	command in data.commands.blocked
+	msg := sprintf("Blocked tool %q in tool %q", [command, input.tool.name])
+}
+
+command_refusals contains msg if {
+	command := input.tool.command
+	is_string(command)
+	not command in data.commands.blocked
+	not command in data.commands.allowed
+	msg := sprintf(
+		"command %q in tool %q is not on the allow-list (%v)",
+		[command, input.tool.name, sort(data.commands.allowed)],
+	)
+}

@@ -1,0 +1,244 @@
+# Tests for the default policy: `cordon policy test` runs every `test_*` rule here.
+# Each role, each denial reason, each path rule, grants and limits.
+package cordon_test
+
+import rego.v1
+
+import data.cordon
+
+# A call builder: `call(roles, tool, function, arguments)` with a read-write workspace at
+# /ws, scratch at /tmp, LANG requested, one outbound host and generous requested limits.
+call(roles, tool, function, arguments) := {
+	"principal": {"tenant": "acme", "subject": "alice", "roles": roles},
+	"tool": {"name": tool, "function": function, "registered": true, "command": null},
+	"arguments": arguments,
+	"request": {
+		"dirs": [{"guest": "/ws", "host": "/srv/ws", "mode": "rw"}],
+		"env": ["LANG"],
+		"scratch": "/tmp",
+		"hosts": [
+			{"rule": "https://api.example.com:443", "scheme": "https", "host": "api.example.com", "port": 443},
+			{"rule": "http://169.254.169.254:80", "scheme": "http", "host": "169.254.169.254", "port": 80},
+		],
+		"limits": {"fuel": 5000000000, "timeout_ms": 1000, "memory_bytes": 1073741824, "output_bytes": 1024},
+	},
+}
+
+read_call(roles) := call(roles, "fs", "files#read-file", {"path": "notes.txt"})
+
+write_call(roles) := call(roles, "fs", "files#write-file", {"path": "out.txt", "contents": "x"})
+
+# --- Roles ------------------------------------------------------------------------------
+
+test_guest_may_read if {
+	d := cordon.decision with input as read_call(["guest"])
+	d.allow
+	d.reasons == []
+}
+
+test_guest_may_not_write if {
+	d := cordon.decision with input as write_call(["guest"])
+	not d.allow
+	d.reasons == [`role ["guest"] has no "write" permission on tool "fs", which function "files#write-file" needs`]
+}
+
+test_guest_gets_read_only_dirs_no_env_no_network if {
+	d := cordon.decision with input as read_call(["guest"])
+	d.grants.dirs == [{"guest": "/ws", "mode": "ro"}]
+	d.grants.env == []
+	d.grants.hosts == []
+	d.grants.scratch == true
+}
+
+test_developer_may_write_with_a_read_write_workspace if {
+	d := cordon.decision with input as write_call(["developer"])
+	d.allow
+	d.grants.dirs == [{"guest": "/ws", "mode": "rw"}]
+	d.grants.env == ["LANG"]
+}
+
+test_developer_gets_hosts_but_never_metadata_endpoints if {
+	d := cordon.decision with input as read_call(["developer"])
+	d.grants.hosts == ["https://api.example.com:443"]
+}
+
+test_developer_may_not_run_an_unregistered_component if {
+	input_value := json.patch(call(["developer"], "x.wasm", "run", {}), [{"op": "replace", "path": "/tool/registered", "value": false}])
+	d := cordon.decision with input as input_value
+	not d.allow
+	d.reasons == [`role ["developer"] has no "admin" permission on tool "x.wasm", which function "run" needs`]
+}
+
+test_admin_may_run_an_unregistered_component if {
+	input_value := json.patch(call(["admin"], "x.wasm", "run", {}), [{"op": "replace", "path": "/tool/registered", "value": false}])
+	d := cordon.decision with input as input_value
+	d.allow
+}
+
+test_unknown_tools_need_execute if {
+	not cordon.decision.allow with input as call(["guest"], "other", "go", {})
+	cordon.decision.allow with input as call(["developer"], "other", "go", {})
+}
+
+test_the_matrix_can_narrow_one_tool_for_one_role if {
+	matrix := {"guest": {"*": ["read"]}, "developer": {"*": ["read", "write", "execute"], "fs": ["read"]}, "admin": {"*": ["admin"]}}
+	not cordon.decision.allow with input as write_call(["developer"]) with data.matrix as matrix
+}
+
+# --- Denial reasons ---------------------------------------------------------------------
+
+test_no_known_role_is_denied if {
+	d := cordon.decision with input as read_call(["root"])
+	not d.allow
+	d.reasons == [`principal acme/alice holds no role this policy knows (holds ["root"]; known: ["admin", "developer", "guest"])`]
+}
+
+test_no_roles_at_all_is_denied if {
+	not cordon.decision.allow with input as read_call([])
+}
+
+test_a_disabled_tenant_is_denied if {
+	tenants := {"*": {"limits": {}}, "acme": {"disabled": true, "limits": {}}}
+	d := cordon.decision with input as read_call(["admin"]) with data.tenants as tenants
+	not d.allow
+	d.reasons == [`tenant "acme" is disabled`]
+}
+
+test_missing_function_is_denied if {
+	base := read_call(["admin"])
+	i := object.union(object.remove(base, ["tool"]), {"tool": object.remove(base.tool, ["function"])})
+	d := cordon.decision with input as i
+	not d.allow
+	"the input names no tool function" in d.reasons
+}
+
+test_empty_input_is_denied if {
+	d := cordon.decision with input as {}
+	not d.allow
+}
+
+# --- Path rules -------------------------------------------------------------------------
+
+path_call(path) := call(["admin"], "fs", "files#read-file", {"path": path})
+
+test_relative_paths_pass if {
+	cordon.decision.allow with input as path_call("docs/a.txt")
+}
+
+test_dot_dot_is_path_traversal if {
+	d := cordon.decision with input as path_call("docs/../../etc/shadow")
+	not d.allow
+	d.violations == [{"kind": "path_traversal", "operation": "argument path", "path": "docs/../../etc/shadow", "reason": `"docs/../../etc/shadow" climbs out of its directory with ".."`}]
+}
+
+test_backslash_dot_dot_is_path_traversal if {
+	d := cordon.decision with input as path_call(`..\secret`)
+	d.violations[0].kind == "path_traversal"
+}
+
+test_absolute_path_inside_a_grant_passes if {
+	cordon.decision.allow with input as path_call("/ws/a.txt")
+	cordon.decision.allow with input as path_call("/tmp/x")
+	cordon.decision.allow with input as path_call("/ws")
+}
+
+test_absolute_path_outside_grants_is_refused if {
+	d := cordon.decision with input as path_call("/srv/ws/a.txt")
+	not d.allow
+	d.violations[0].kind == "absolute_path"
+	d.reasons == [`argument path: "/srv/ws/a.txt" is an absolute path outside every granted directory`]
+}
+
+test_prefix_of_a_grant_is_not_inside_it if {
+	d := cordon.decision with input as path_call("/wsx/a.txt")
+	d.violations[0].kind == "absolute_path"
+}
+
+test_proc_is_sensitive if {
+	d := cordon.decision with input as path_call("/proc/self/environ")
+	d.violations[0].kind == "sensitive_path"
+}
+
+test_etc_passwd_is_sensitive if {
+	d := cordon.decision with input as path_call("/etc/passwd")
+	not d.allow
+	d.violations[0].kind == "sensitive_path"
+}
+
+test_home_is_refused if {
+	d := cordon.decision with input as path_call("~/.ssh/id_rsa")
+	d.violations[0].kind == "absolute_path"
+}
+
+test_path_named_arguments_are_checked_by_suffix if {
+	d := cordon.decision with input as call(["admin"], "fs", "files#search", {"root_dir": "/etc"})
+	d.violations[0].kind == "sensitive_path"
+}
+
+test_other_arguments_are_not_paths if {
+	cordon.decision.allow with input as call(["admin"], "fs", "files#search", {"pattern": "../x"})
+}
+
+test_even_admin_cannot_escape if {
+	not cordon.decision.allow with input as path_call("../x")
+}
+
+# --- Limits and backend -----------------------------------------------------------------
+
+test_limits_are_lowered_to_the_tenant_ceiling_never_raised if {
+	d := cordon.decision with input as read_call(["admin"])
+	d.limits == {"fuel": 2000000000, "timeout_ms": 1000, "memory_bytes": 268435456, "output_bytes": 1024}
+}
+
+test_local_tenant_has_its_own_ceiling if {
+	i := json.patch(read_call(["admin"]), [{"op": "replace", "path": "/principal/tenant", "value": "local"}])
+	d := cordon.decision with input as i
+	d.limits.fuel == 5000000000
+}
+
+test_components_run_on_wasm if {
+	cordon.decision.backend == "wasm" with input as read_call(["guest"])
+}
+
+test_native_commands_run_in_a_container if {
+	i := json.patch(call(["developer"], "py", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "python3"}])
+	d := cordon.decision with input as i
+	d.allow
+	d.backend == "container"
+}
+
+test_a_blocked_command_is_denied_at_call_time_too if {
+	i := json.patch(call(["admin"], "net", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "curl"}])
+	d := cordon.decision with input as i
+	not d.allow
+	d.reasons == [`Blocked tool "curl" in tool "net"`]
+}
+
+# --- Admission --------------------------------------------------------------------------
+
+test_admission_allows_a_plain_component if {
+	a := cordon.admission with input as {"tool": {"name": "fs", "command": null}, "imports": ["wasi:filesystem/types@0.2.12", "cordon:tool/logging@0.1.0"]}
+	a.allow
+}
+
+test_admission_refuses_sockets if {
+	a := cordon.admission with input as {"tool": {"name": "net", "command": null}, "imports": ["wasi:sockets/tcp@0.2.12"]}
+	not a.allow
+	a.reasons == [`tool "net" imports wasi:sockets/tcp@0.2.12, which no role may be granted: components reach the network only through wasi:http, host by host`]
+}
+
+test_admission_refuses_blocked_commands_by_name if {
+	a := cordon.admission with input as {"tool": {"name": "net", "command": "curl"}, "imports": []}
+	a.reasons == [`Blocked tool "curl" in tool "net"`]
+}
+
+test_admission_refuses_commands_off_the_allow_list if {
+	a := cordon.admission with input as {"tool": {"name": "x", "command": "perl"}, "imports": []}
+	not a.allow
+	startswith(a.reasons[0], `command "perl" in tool "x" is not on the allow-list`)
+}
+
+test_admission_allows_listed_commands if {
+	a := cordon.admission with input as {"tool": {"name": "py", "command": "python3"}, "imports": []}
+	a.allow
+}
