@@ -10,6 +10,8 @@ use std::sync::Arc;
 pub struct Tool {
     /// The manifest.
     pub manifest: Manifest,
+    /// The manifest as JSON, built once: policy sees it on every call.
+    pub manifest_json: serde_json::Value,
     /// Where the manifest was found.
     pub manifest_path: PathBuf,
     /// The component, compiled and linked.
@@ -40,27 +42,48 @@ pub fn manifests(dir: &Path) -> Result<Vec<PathBuf>, WasmError> {
     Ok(found)
 }
 
-/// Loads one tool from its manifest.
+/// Decides whether a tool may join the catalog, given its manifest and (for component
+/// tools) the loaded component; `Err` holds the reasons it may not. Admission policy
+/// implements this; the catalog only asks.
+pub type Admit<'a> = &'a dyn Fn(&Manifest, Option<&LoadedComponent>) -> Result<(), Vec<String>>;
+
+/// Loads one tool from its manifest and asks `admit` whether it may be added.
 ///
 /// # Errors
 ///
-/// When the manifest is invalid or its component does not load.
-pub fn load_tool(executor: &Executor, manifest_path: &Path) -> Result<Tool, WasmError> {
+/// When the manifest is invalid, its component does not load, admission refuses it
+/// ([`WasmError::Refused`]), or it is a native tool, which this host cannot run yet
+/// ([`WasmError::BackendUnavailable`]).
+pub fn load_tool(executor: &Executor, manifest_path: &Path, admit: Admit<'_>) -> Result<Tool, WasmError> {
     let manifest = Manifest::load(manifest_path)?;
+    let refused = |reasons: Vec<String>| WasmError::Refused {
+        tool: manifest.name.clone(),
+        reasons,
+    };
+    let Some(component_path) = &manifest.component else {
+        admit(&manifest, None).map_err(refused)?;
+        return Err(WasmError::BackendUnavailable {
+            tool: manifest.name.clone(),
+            backend: "container".into(),
+        });
+    };
     let base = manifest_path.parent().unwrap_or(Path::new("."));
-    let wasm = base.join(&manifest.component);
+    let wasm = base.join(component_path);
     let bytes = std::fs::read(&wasm).map_err(WasmError::io(&wasm))?;
     let component = executor.load(&manifest.name, &bytes)?;
+    admit(&manifest, Some(&component)).map_err(refused)?;
+    let manifest_json = serde_json::to_value(&manifest).unwrap_or_default();
     Ok(Tool {
         manifest,
+        manifest_json,
         manifest_path: manifest_path.to_owned(),
         component: Arc::new(component),
     })
 }
 
 impl Catalog {
-    /// Loads every tool under `dir`. A broken tool does not stop the others: it is
-    /// returned beside the catalog with its error.
+    /// Loads every tool under `dir` that `admit` accepts. A broken or refused tool does not
+    /// stop the others: it is returned beside the catalog with its error.
     ///
     /// # Errors
     ///
@@ -68,11 +91,12 @@ impl Catalog {
     pub fn load(
         executor: &Executor,
         dir: &Path,
+        admit: Admit<'_>,
     ) -> Result<(Catalog, Vec<(PathBuf, WasmError)>), WasmError> {
         let mut catalog = Catalog::default();
         let mut failures = Vec::new();
         for path in manifests(dir)? {
-            match load_tool(executor, &path) {
+            match load_tool(executor, &path, admit) {
                 Ok(tool) => {
                     if catalog.tools.contains_key(&tool.manifest.name) {
                         failures.push((

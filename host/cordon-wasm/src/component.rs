@@ -55,6 +55,7 @@ pub struct LoadedComponent {
     pub cache_status: CacheStatus,
     pub(crate) pre: InstancePre<CallState>,
     functions: Vec<FunctionInfo>,
+    imports: Vec<String>,
 }
 
 impl LoadedComponent {
@@ -90,13 +91,25 @@ impl LoadedComponent {
                 _ => {}
             }
         }
+        let imports = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         LoadedComponent {
             name,
             digest,
             cache_status,
             pre,
             functions,
+            imports,
         }
+    }
+
+    /// Every interface the component imports (`wasi:filesystem/types@0.2.12`, ...), in
+    /// import order: what admission policy weighs.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 
     /// Every exported function, in export order.

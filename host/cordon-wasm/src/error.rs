@@ -45,6 +45,22 @@ pub enum WasmError {
     /// The engine could not be configured.
     #[error("engine configuration: {0}")]
     Engine(String),
+    /// Admission policy refused to add the tool.
+    #[error("tool {tool:?} refused: {}", reasons.join("; "))]
+    Refused {
+        /// The tool.
+        tool: String,
+        /// Policy's reasons.
+        reasons: Vec<String>,
+    },
+    /// The tool needs a backend this host cannot run.
+    #[error("tool {tool:?} needs the {backend} backend, which this host does not provide yet")]
+    BackendUnavailable {
+        /// The tool.
+        tool: String,
+        /// The backend it needs.
+        backend: String,
+    },
 }
 
 impl WasmError {
@@ -60,6 +76,8 @@ impl WasmError {
                 ErrorCode::NotFound
             }
             WasmError::Io { .. } | WasmError::Engine(_) => ErrorCode::Internal,
+            WasmError::Refused { .. } => ErrorCode::PolicyDenied,
+            WasmError::BackendUnavailable { .. } => ErrorCode::BackendUnavailable,
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::cache::{CacheStatus, PrecompileCache, sha256_hex};
 use crate::component::{FunctionInfo, LoadedComponent};
 use crate::docs::ComponentDocs;
+use crate::egress::EgressGuard;
 use crate::engine::{EngineConfig, EpochTicker};
 use crate::fsguard::SandboxViolation;
 use crate::limiter::{CallLimiter, LimitExceeded};
@@ -14,9 +15,7 @@ use cordon_core::{
     CallError, CallOutput, DirMode, ErrorCode, EscapeKind, Grants, Limits, Receipt, RequestId,
 };
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
 use wasmtime::component::{Component, Linker, Type, Val};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -49,7 +48,6 @@ pub struct Executor {
     engine: Engine,
     linker: Linker<CallState>,
     cache: Option<PrecompileCache>,
-    escapes: Mutex<BTreeMap<EscapeKind, u64>>,
     _ticker: EpochTicker,
 }
 
@@ -67,6 +65,7 @@ impl Executor {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
         logging::add_to_linker(&mut linker).map_err(link_err)?;
         fsguard::add_to_linker(&mut linker).map_err(link_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_err)?;
         let cache = cache_dir
             .map(|d| PrecompileCache::new(d, &engine, config))
             .transpose()?;
@@ -75,7 +74,6 @@ impl Executor {
             engine,
             linker,
             cache,
-            escapes: Mutex::new(BTreeMap::new()),
             _ticker: ticker,
         })
     }
@@ -137,11 +135,6 @@ impl Executor {
         self.load(&name, &bytes)
     }
 
-    /// Escape attempts refused so far in this process, by kind.
-    pub fn escape_attempts(&self) -> BTreeMap<EscapeKind, u64> {
-        self.escapes.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-
     /// Calls `function` (see [`LoadedComponent::function`]) with `args`, a JSON object of
     /// named arguments, in a fresh instance whose capabilities are exactly `grants` and
     /// whose consumption is capped by `limits`.
@@ -151,7 +144,8 @@ impl Executor {
     /// A [`CallError`] with a stable code: `bad_request`/`not_found` before anything runs;
     /// `fuel_exhausted`, `deadline_exceeded`, `memory_limit`, `stack_overflow`,
     /// `output_limit` when a limit stops the guest; `path_escape`/`read_only` when it tries
-    /// to leave its grants; `trap` for other guest faults; `tool_error` when the function
+    /// to leave its grants; `network_denied` when it sends a wasi:http request to a host it
+    /// was not granted (the request is refused at use); `trap` for other guest faults; `tool_error` when the function
     /// returns `err`. Every error past argument decoding carries the call's receipt.
     pub async fn call(
         &self,
@@ -199,6 +193,8 @@ impl Executor {
                 log_bytes: 0,
                 log_limit: limits.output_bytes,
                 violations: Vec::new(),
+                http: wasmtime_wasi_http::WasiHttpCtx::new(),
+                egress: EgressGuard::new(grants.hosts().to_vec()),
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -242,6 +238,7 @@ impl Executor {
         let state = store.data_mut();
         let receipt = Receipt {
             request_id,
+            trace_id: String::new(),
             backend: "wasm".into(),
             fuel_used: limits.fuel.saturating_sub(fuel_left),
             peak_memory_bytes: state.limiter.peak,
@@ -249,20 +246,20 @@ impl Executor {
             stdout_bytes: stdout.len() as u64,
             stderr_bytes: stderr.len() as u64,
         };
-        let violations = std::mem::take(&mut state.violations);
+        let mut violations = std::mem::take(&mut state.violations);
+        let refused_requests = state.egress.take_refused();
+        violations.extend(refused_requests.iter().cloned());
         let logs = std::mem::take(&mut state.logs);
-        if !violations.is_empty()
-            && let Ok(mut counts) = self.escapes.lock()
-        {
-            for v in &violations {
-                *counts.entry(v.kind).or_default() += 1;
-            }
-        }
         drop(store);
         drop(scratch);
 
         let stdout = String::from_utf8_lossy(&stdout).into_owned();
         let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        // A refused outbound request ends the call as refused, whatever the guest did next.
+        let outcome = match (&outcome, refused_requests.first()) {
+            (Ok(_), Some(first)) => Err(wasmtime::Error::new(NetworkRefused(first.path.clone()))),
+            _ => outcome,
+        };
         match outcome {
             Ok(results) => {
                 let value = results.first();
@@ -426,8 +423,16 @@ where
     err.downcast_ref::<E>()
 }
 
+/// The guest sent a wasi:http request to a host it was not granted.
+#[derive(Debug, thiserror::Error)]
+#[error("outbound request to {0} refused: the call was not granted that host")]
+struct NetworkRefused(String);
+
 /// Maps why a call stopped to its stable code.
 fn classify(err: &wasmtime::Error) -> (ErrorCode, String) {
+    if let Some(e) = find::<NetworkRefused>(err) {
+        return (ErrorCode::NetworkDenied, e.to_string());
+    }
     if let Some(v) = find::<SandboxViolation>(err) {
         let code = if v.kind == EscapeKind::ReadOnlyWrite {
             ErrorCode::ReadOnly

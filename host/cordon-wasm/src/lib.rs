@@ -4,8 +4,9 @@
 //! untrusted instances: the pooling allocator, async execution with epoch-based deadlines,
 //! fuel, a maximum wasm stack, and a precompile cache on disk. Each call gets a fresh
 //! instance whose WASI context holds exactly what its [`Grants`](cordon_core::Grants) say
-//! (preopened directories, a scratch directory, named environment variables, stdin) and
-//! nothing else: no sockets, no inherited environment, no host stdio.
+//! (preopened directories, a scratch directory, named environment variables, stdin,
+//! wasi:http to granted hosts only) and nothing else: no sockets, no inherited environment,
+//! no host stdio.
 //!
 //! Any component can be called, whatever it exports: functions are discovered at load time
 //! and called dynamically, with arguments converted from JSON by [`values::from_json`]
@@ -19,6 +20,7 @@ mod cache;
 pub mod catalog;
 mod component;
 mod docs;
+mod egress;
 mod engine;
 mod error;
 mod executor;

@@ -1,7 +1,7 @@
 //! `tool.toml`: what a tool is, what it asks for, and its default limits.
 
 use crate::WasmError;
-use cordon_core::{DirMode, Grants, Limits, ToolName, parse_duration, parse_size};
+use cordon_core::{DirMode, Grants, HostRule, Limits, ToolName, parse_duration, parse_size};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 /// version = "0.1.0"
 /// description = "Read, write, list, stat and search files inside the granted workspace."
 /// component = "fs.wasm"          # relative to this file
+/// secret_arguments = ["token"]   # never written to the audit log, at any depth
 ///
 /// [capabilities]
 /// workspace = "rw"               # "ro", "rw", or absent for none
 /// env = ["LANG"]                 # names of variables the tool may receive
 /// scratch = true                 # a fresh writable /tmp for each call
+/// hosts = ["api.example.com"]    # wasi:http destinations ([scheme://]host[:port])
 ///
 /// [limits]
 /// fuel = 2_000_000_000
@@ -33,8 +35,14 @@ pub struct Manifest {
     pub version: String,
     /// One or two sentences for people and models choosing a tool.
     pub description: String,
-    /// Path of the component, relative to the manifest.
-    pub component: PathBuf,
+    /// Path of the component, relative to the manifest. Exactly one of `component` and
+    /// `[native]` is given.
+    pub component: Option<PathBuf>,
+    /// A native command tool: runs on the container backend, not as a component.
+    pub native: Option<NativeSettings>,
+    /// Argument names whose values are redacted wherever they appear in audit records.
+    #[serde(default)]
+    pub secret_arguments: Vec<String>,
     /// What the tool asks to be granted.
     #[serde(default)]
     pub capabilities: Capabilities,
@@ -55,6 +63,31 @@ pub struct Capabilities {
     /// A fresh scratch directory at `/tmp` for each call.
     #[serde(default)]
     pub scratch: bool,
+    /// Hosts the tool may reach through wasi:http, if policy grants them.
+    #[serde(default)]
+    pub hosts: Vec<HostRule>,
+}
+
+/// A native command tool's program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeSettings {
+    /// The program (a name looked up on the sandbox's PATH, or a path).
+    pub command: String,
+    /// Fixed arguments before the call's own.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl NativeSettings {
+    /// The command's canonical name, what allow- and block-lists match: the file name
+    /// without its directory (`/usr/bin/curl` → `curl`).
+    pub fn command_name(&self) -> &str {
+        Path::new(&self.command)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(&self.command)
+    }
 }
 
 /// Limits as written in a manifest or config file; absent ones keep their defaults.
@@ -118,6 +151,12 @@ impl Manifest {
         };
         let m: Manifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         ToolName::new(m.name.as_str()).map_err(|e| bad(e.to_string()))?;
+        if m.component.is_some() == m.native.is_some() {
+            return Err(bad(
+                "give exactly one of `component` (a WebAssembly tool) and `[native]` (a command)"
+                    .into(),
+            ));
+        }
         m.limits.apply(Limits::default()).map_err(bad)?;
         Ok(m)
     }
@@ -131,7 +170,8 @@ impl Manifest {
     /// Narrows `offered` to what this tool requested: the first directory becomes the
     /// workspace (read-only unless both sides say read-write) when a workspace was
     /// requested, and is dropped otherwise; other directories are dropped; only requested
-    /// environment variables pass; a scratch directory is added when requested.
+    /// environment variables pass; a scratch directory is added when requested; the
+    /// outbound hosts are the manifest's (policy then decides which are granted).
     pub fn grants_for(&self, offered: Grants) -> Grants {
         let wanted = self.capabilities.workspace;
         let mut first = true;
@@ -146,7 +186,13 @@ impl Manifest {
                 }
             })
             .retain_env(|k| self.capabilities.env.iter().any(|e| e == k))
+            .retain_hosts(|_| false)
             .without_scratch();
+        let b = self
+            .capabilities
+            .hosts
+            .iter()
+            .fold(b, |b, h| b.host(h.clone()));
         if self.capabilities.scratch {
             b.scratch(SCRATCH_GUEST_PATH).build()
         } else {
@@ -158,6 +204,36 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exactly_one_of_component_and_native() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("tool.toml");
+        for (body, ok) in [
+            ("component='t.wasm'", true),
+            ("[native]\ncommand='/usr/bin/python3'", true),
+            ("", false),
+            ("component='t.wasm'\n[native]\ncommand='x'", false),
+        ] {
+            std::fs::write(&path, format!("name='t'\nversion='1'\ndescription='d'\n{body}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(Manifest::load(&path).is_ok(), ok, "{body}");
+        }
+        let native = NativeSettings { command: "/usr/bin/curl".into(), args: vec![] };
+        assert_eq!(native.command_name(), "curl");
+    }
+
+    #[test]
+    fn hosts_come_from_the_manifest_only() {
+        let m = manifest("hosts = ['api.example.com']");
+        let g = m.grants_for(
+            Grants::builder()
+                .host("evil.example".parse().unwrap_or_else(|e: String| panic!("{e}")))
+                .build(),
+        );
+        let hosts: Vec<String> = g.hosts().iter().map(ToString::to_string).collect();
+        assert_eq!(hosts, ["https://api.example.com:443"]);
+    }
 
     fn manifest(caps: &str) -> Manifest {
         toml::from_str(&format!(

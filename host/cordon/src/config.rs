@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub tools_dir: Option<PathBuf>,
+    pub policy_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub local: LocalPrincipal,
+    #[serde(default)]
+    pub audit: AuditSettings,
     #[serde(default)]
     pub serve: ServeConfig,
     #[serde(default)]
@@ -27,6 +32,47 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     pub listen: Option<String>,
+}
+
+/// Who local CLI calls run as, unless a token or flags say otherwise.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalPrincipal {
+    pub tenant: String,
+    pub subject: Option<String>,
+    pub roles: Vec<String>,
+}
+
+impl Default for LocalPrincipal {
+    fn default() -> Self {
+        LocalPrincipal {
+            tenant: "local".into(),
+            subject: None,
+            roles: vec!["admin".into()],
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// How long records are kept, e.g. "7d"; "forever" keeps everything.
+    pub retention: Option<String>,
+    /// Record raw arguments (secret fields redacted), not only their digest.
+    #[serde(default)]
+    pub record_arguments: bool,
+}
+
+impl AuditSettings {
+    pub fn retention(&self) -> Result<Option<std::time::Duration>> {
+        match self.retention.as_deref() {
+            None => Ok(Some(std::time::Duration::from_secs(7 * 24 * 3600))),
+            Some("forever") => Ok(None),
+            Some(s) => cordon_core::parse_duration(s)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("config: audit.retention: {e}")),
+        }
+    }
 }
 
 impl FileConfig {

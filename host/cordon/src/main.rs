@@ -5,28 +5,39 @@
 //! cordon tools list
 //! cordon tools inspect text-analysis
 //! cordon serve --listen 127.0.0.1:8787
+//! cordon policy test
+//! cordon audit tail --follow
+//! cordon token create --tenant acme --role developer
 //! ```
 
+mod audit;
 mod config;
+mod policy;
 mod run;
 mod serve;
+mod token;
 mod tools;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Run untrusted tools and code as sandboxed WebAssembly components.
 #[derive(Parser)]
 #[command(name = "cordon", version, about)]
 struct Cli {
-    /// State directory: precompile cache now; audit, tokens and queues as they arrive.
+    /// State directory: precompile cache, audit log (audit.db), tokens (identity.db).
     #[arg(long, global = true, env = "CORDON_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// The tool catalog: a directory of `NAME/tool.toml`. Default: the built first-party tools.
     #[arg(long, global = true, env = "CORDON_TOOLS_DIR")]
     tools_dir: Option<PathBuf>,
+    /// Policy directory (*.rego, *.json). Default: ./policies when it holds a policy, else
+    /// the default policy built into cordon.
+    #[arg(long, global = true, env = "CORDON_POLICY_DIR")]
+    policy_dir: Option<PathBuf>,
     /// Configuration file. Default: ./cordon.toml when it exists.
     #[arg(long, global = true, env = "CORDON_CONFIG")]
     config: Option<PathBuf>,
@@ -43,6 +54,15 @@ enum Command {
     Tools(tools::ToolsCommand),
     /// Serve the HTTP API.
     Serve(serve::ServeArgs),
+    /// Test and evaluate Rego policy.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Read and verify the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Settings every command shares, resolved from flags, environment and config file.
@@ -51,6 +71,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Catalog directory (`--tools-dir`, `CORDON_TOOLS_DIR`, `tools_dir`, built tools).
     pub tools_dir: PathBuf,
+    /// Policy directory, or `None` for the built-in default policy.
+    pub policy_dir: Option<PathBuf>,
     /// The rest of the config file.
     pub file: config::FileConfig,
 }
@@ -68,11 +90,86 @@ impl Settings {
             .clone()
             .or_else(|| file.tools_dir.clone())
             .unwrap_or_else(config::default_tools_dir);
+        let policy_dir = cli
+            .policy_dir
+            .clone()
+            .or_else(|| file.policy_dir.clone())
+            .or_else(|| {
+                let local = PathBuf::from("policies");
+                cordon_policy::PolicySource::read_dir(&local)
+                    .is_ok()
+                    .then_some(local)
+            });
         Ok(Settings {
             data_dir,
             tools_dir,
+            policy_dir,
             file,
         })
+    }
+
+    /// The policy in force: the policy directory's, else the built-in default.
+    pub fn policy(&self) -> Result<Arc<cordon_policy::Policy>> {
+        let policy = match &self.policy_dir {
+            Some(dir) => cordon_policy::Policy::load_dir(dir),
+            None => cordon_policy::Policy::embedded(),
+        }
+        .map_err(|e| cordon_core::CallError::new(e.code(), e.to_string()))?;
+        Ok(Arc::new(policy))
+    }
+
+    /// The audit log's database.
+    pub fn audit_path(&self) -> PathBuf {
+        self.data_dir.join("audit.db")
+    }
+
+    /// The token store's database.
+    pub fn identity_path(&self) -> PathBuf {
+        self.data_dir.join("identity.db")
+    }
+
+    /// The whole call path: executor, policy (watched for changes), audit log.
+    pub fn host(&self) -> Result<cordon_host::Host> {
+        let policy = self.policy()?;
+        policy.watch(std::time::Duration::from_millis(250));
+        let audit = cordon_audit::AuditLog::open(
+            &self.audit_path(),
+            cordon_audit::AuditConfig {
+                retention: self.file.audit.retention()?,
+                ..cordon_audit::AuditConfig::default()
+            },
+        )?;
+        Ok(cordon_host::Host::new(
+            self.executor()?,
+            policy,
+            audit,
+            cordon_host::HostOptions {
+                audit_arguments: self.file.audit.record_arguments,
+            },
+        ))
+    }
+
+    /// Who local CLI calls run as: the `[local]` principal, with any flags applied.
+    pub fn local_principal(
+        &self,
+        tenant: Option<String>,
+        subject: Option<String>,
+        roles: Vec<String>,
+    ) -> cordon_core::Principal {
+        let local = &self.file.local;
+        let subject = subject
+            .or_else(|| local.subject.clone())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "local".into());
+        cordon_core::Principal {
+            tenant: tenant.unwrap_or_else(|| local.tenant.clone()),
+            subject,
+            roles: if roles.is_empty() {
+                local.roles.clone()
+            } else {
+                roles
+            },
+        }
     }
 
     /// The executor, with its precompile cache under the data directory.
@@ -101,6 +198,9 @@ fn main() -> ExitCode {
                 Command::Run(args) => run::run(&settings, *args).await,
                 Command::Tools(cmd) => tools::tools(&settings, cmd).await,
                 Command::Serve(args) => serve::serve(&settings, args).await,
+                Command::Policy(cmd) => policy::policy(&settings, cmd),
+                Command::Audit(cmd) => audit::audit(&settings, cmd).await,
+                Command::Token(cmd) => token::token(&settings, cmd),
             }
         })
     });
@@ -118,6 +218,9 @@ fn report(e: &anyhow::Error) -> ExitCode {
             let mut err = serde_json::json!({"code": ce.code, "message": ce.message});
             if let Some(r) = &ce.receipt {
                 err["request_id"] = serde_json::json!(r.request_id);
+                if !r.trace_id.is_empty() {
+                    err["trace_id"] = serde_json::json!(r.trace_id);
+                }
                 err["receipt"] = serde_json::json!(r);
             }
             if let Some(d) = &ce.detail {

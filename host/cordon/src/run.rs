@@ -2,12 +2,16 @@
 
 use crate::Settings;
 use anyhow::Result;
-use cordon_core::{CallError, DirMode, ErrorCode, Grants, Limits, parse_duration, parse_size};
-use cordon_wasm::{LoadedComponent, catalog};
+use cordon_core::{
+    CallError, DirMode, ErrorCode, Grants, HostRule, Limits, Principal, parse_duration,
+    parse_size,
+};
+use cordon_host::{Call, Target};
+use cordon_wasm::catalog::{self, Admit, Tool};
+use cordon_wasm::{Executor, LoadedComponent};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -41,9 +45,48 @@ pub struct RunArgs {
     /// Cap on each of stdout and stderr, e.g. 1MiB.
     #[arg(long)]
     output: Option<String>,
+    /// Allow wasi:http requests to this host ([scheme://]host[:port]); only for a component
+    /// run by path (a tool's hosts come from its manifest). Policy still decides.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    hosts: Vec<HostRule>,
     /// Print the whole outcome (value, stdout, stderr, logs, receipt) instead of the value.
     #[arg(long)]
     receipt: bool,
+    #[command(flatten)]
+    who: WhoArgs,
+}
+
+/// Who a CLI call runs as: a token's principal, or the local principal (config `[local]`,
+/// default: role admin on tenant local) with these overrides.
+#[derive(clap::Args)]
+pub struct WhoArgs {
+    /// Run as this token's principal instead of the local one.
+    #[arg(long, env = "CORDON_TOKEN", hide_env_values = true, conflicts_with_all = ["tenant", "subject", "roles"])]
+    token: Option<String>,
+    /// Tenant of the local principal.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Subject of the local principal (default: $USER).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Role of the local principal (repeatable); replaces the configured roles.
+    #[arg(long = "role", value_name = "ROLE")]
+    roles: Vec<String>,
+}
+
+impl WhoArgs {
+    pub(crate) fn principal(self, settings: &Settings) -> Result<Principal> {
+        match self.token {
+            Some(token) => {
+                let store = cordon_identity::TokenStore::open(&settings.identity_path())
+                    .map_err(|e| CallError::new(e.code(), e.to_string()))?;
+                Ok(store
+                    .authenticate(&token)
+                    .map_err(|e| CallError::new(e.code(), e.to_string()))?)
+            }
+            None => Ok(settings.local_principal(self.tenant, self.subject, self.roles)),
+        }
+    }
 }
 
 fn bad(message: impl Into<String>) -> anyhow::Error {
@@ -90,6 +133,9 @@ fn parse_dir(spec: &str) -> Result<(PathBuf, String, DirMode)> {
 
 fn grants(args: &RunArgs) -> Result<Grants> {
     let mut b = Grants::builder();
+    for h in &args.hosts {
+        b = b.host(h.clone());
+    }
     for spec in &args.dirs {
         let (host, guest, mode) = parse_dir(spec)?;
         b = b.dir(host, guest, mode);
@@ -129,14 +175,43 @@ fn apply_flags(args: &RunArgs, mut limits: Limits) -> Result<Limits> {
     Ok(limits)
 }
 
-/// A component named by path, or a tool from the catalog (with its manifest applied).
-pub(crate) fn resolve_target(
+/// What a command line names: a catalog tool, or a component file.
+pub(crate) enum Resolved {
+    Tool(Tool),
+    Component(LoadedComponent),
+}
+
+impl Resolved {
+    pub(crate) fn target(&self) -> Target<'_> {
+        match self {
+            Resolved::Tool(t) => Target::Tool(t),
+            Resolved::Component(c) => Target::Component(c),
+        }
+    }
+
+    pub(crate) fn component(&self) -> &LoadedComponent {
+        match self {
+            Resolved::Tool(t) => &t.component,
+            Resolved::Component(c) => c,
+        }
+    }
+
+    /// `base` with the tool's manifest limits applied.
+    pub(crate) fn limits(&self, base: Limits) -> Limits {
+        match self {
+            Resolved::Tool(t) => t.manifest.limits(base),
+            Resolved::Component(_) => base,
+        }
+    }
+}
+
+/// A component named by path, or a tool from the catalog (which `admit` must accept).
+pub(crate) fn resolve(
     settings: &Settings,
-    executor: &cordon_wasm::Executor,
+    executor: &Executor,
+    admit: Admit<'_>,
     target: &str,
-    offered: Grants,
-    base: Limits,
-) -> Result<(Arc<LoadedComponent>, Grants, Limits)> {
+) -> Result<Resolved> {
     let as_path = Path::new(target);
     if target.ends_with(".wasm") || target.contains('/') {
         if !as_path.is_file() {
@@ -145,7 +220,7 @@ pub(crate) fn resolve_target(
             );
         }
         let component = executor.load_file(as_path).map_err(wasm_error)?;
-        return Ok((Arc::new(component), offered, base));
+        return Ok(Resolved::Component(component));
     }
     let manifest = settings.tools_dir.join(target).join("tool.toml");
     if !manifest.is_file() {
@@ -170,10 +245,8 @@ pub(crate) fn resolve_target(
         )
         .into());
     }
-    let tool = catalog::load_tool(executor, &manifest).map_err(wasm_error)?;
-    let grants = tool.manifest.grants_for(offered);
-    let limits = tool.manifest.limits(base);
-    Ok((tool.component, grants, limits))
+    let tool = catalog::load_tool(executor, &manifest, admit).map_err(wasm_error)?;
+    Ok(Resolved::Tool(tool))
 }
 
 /// Writes what the guest wrote (stdout, then stderr) to this process's stderr, ending on a
@@ -196,27 +269,34 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
     let json: serde_json::Value = serde_json::from_str(&args.json)
         .map_err(|e| bad(format!("--json is not valid JSON: {e}")))?;
     let offered = grants(&args)?;
-    let executor = settings.executor()?;
-    let (component, grants, limits) = resolve_target(
-        settings,
-        &executor,
-        &args.target,
-        offered,
-        settings.file.limits()?,
-    )?;
-    let limits = apply_flags(&args, limits)?;
-    let outcome = executor
-        .call(
-            &component,
-            args.function.as_deref(),
-            &json,
-            &grants,
-            &limits,
-        )
+    let host = settings.host()?;
+    let resolved = resolve(settings, host.executor(), &|m, c| host.admit(m, c), &args.target)?;
+    let limits = apply_flags(&args, resolved.limits(settings.file.limits()?))?;
+    let RunArgs {
+        function,
+        receipt,
+        who,
+        ..
+    } = args;
+    let principal = who.principal(settings)?;
+    let outcome = host
+        .call(Call {
+            principal: &principal,
+            target: resolved.target(),
+            function: function.as_deref(),
+            arguments: &json,
+            offered,
+            limits,
+            trace_id: None,
+        })
         .await;
+    // The record is committed before this process exits, whatever the outcome.
+    if let Err(e) = host.flush_audit() {
+        tracing::error!(error = %e, "audit log not flushed");
+    }
     match outcome {
         Ok(out) => {
-            if args.receipt {
+            if receipt {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
                 print_guest_output(&out.stdout, &out.stderr);

@@ -46,11 +46,13 @@ fn component_json(c: &LoadedComponent) -> Value {
 }
 
 pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
-    let executor = settings.executor()?;
+    let host = settings.host()?;
+    let executor = host.executor();
+    let admit = |m: &cordon_wasm::Manifest, c: Option<&LoadedComponent>| host.admit(m, c);
     match cmd {
         ToolsCommand::List { dir } => {
             let dir = dir.unwrap_or_else(|| settings.tools_dir.clone());
-            let (catalog, failures) = Catalog::load(&executor, &dir).map_err(wasm_error)?;
+            let (catalog, failures) = Catalog::load(executor, &dir, &admit).map_err(wasm_error)?;
             for (path, err) in &failures {
                 tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
             }
@@ -70,17 +72,15 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
             );
         }
         ToolsCommand::Inspect { target } => {
-            let (component, grants, limits) = crate::run::resolve_target(
-                settings,
-                &executor,
-                &target,
-                Grants::default(),
-                settings.file.limits()?,
-            )?;
-            let mut v = component_json(&component);
+            let resolved = crate::run::resolve(settings, executor, &admit, &target)?;
+            let component = resolved.component();
+            let mut v = component_json(component);
             v["name"] = json!(component.name);
-            v["default_limits"] = serde_json::to_value(limits)?;
-            v["default_grants"] = serde_json::to_value(grants)?;
+            v["imports"] = json!(component.imports());
+            v["default_limits"] = serde_json::to_value(resolved.limits(settings.file.limits()?))?;
+            if let crate::run::Resolved::Tool(t) = &resolved {
+                v["default_grants"] = serde_json::to_value(t.manifest.grants_for(Grants::default()))?;
+            }
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
     }

@@ -1,0 +1,402 @@
+//! One call, end to end: policy decides, the backend runs, the audit log records, and
+//! escape attempts are counted — for every surface alike (CLI, HTTP, MCP).
+//!
+//! ```text
+//! Call { principal, target, function, arguments, offered grants, requested limits }
+//!   → resolve the function         (not_found / unsupported_type: audited, nothing ran)
+//!   → policy decision              (policy_denied / path_escape: audited, counted)
+//!   → grants ∩ decision, limits ∧ decision, backend check
+//!   → executor                     (limits, guards; violations counted)
+//!   → audit record                 (queued; committed in batches off the call's path)
+//! ```
+
+mod escapes;
+mod redact;
+
+pub use escapes::EscapeCounter;
+pub use redact::redact;
+
+use cordon_audit::{AuditLog, AuditRecord, digest_json, now_ms};
+use cordon_core::{
+    Backend, CallError, CallOutput, Decision, ErrorCode, Grants, Limits, Principal, Receipt,
+    RequestId,
+};
+use cordon_policy::{AdmissionInput, AdmissionTool, DecisionInput, Policy, RequestInput, ToolInput};
+use cordon_wasm::catalog::Tool;
+use cordon_wasm::{Executor, LoadedComponent, Manifest};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What is called: a catalog tool (with its manifest), or a bare component by path.
+#[derive(Clone, Copy)]
+pub enum Target<'a> {
+    /// A tool from the catalog.
+    Tool(&'a Tool),
+    /// A component without a manifest (`cordon run ./x.wasm`); policy treats it as
+    /// unregistered (the default policy lets only admins run one).
+    Component(&'a LoadedComponent),
+}
+
+impl Target<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Target::Tool(t) => &t.manifest.name,
+            Target::Component(c) => &c.name,
+        }
+    }
+
+    fn component(&self) -> &LoadedComponent {
+        match self {
+            Target::Tool(t) => &t.component,
+            Target::Component(c) => c,
+        }
+    }
+}
+
+/// One call as a surface hands it over.
+pub struct Call<'a> {
+    /// Who is calling.
+    pub principal: &'a Principal,
+    /// What is called.
+    pub target: Target<'a>,
+    /// Which function (`None`: the only one).
+    pub function: Option<&'a str>,
+    /// Arguments, a JSON object.
+    pub arguments: &'a Value,
+    /// What the surface offers (directories from CLI flags; nothing over HTTP). A tool's
+    /// manifest narrows it, then policy narrows that.
+    pub offered: Grants,
+    /// Limits requested (defaults, the manifest's and the caller's own); policy may lower.
+    pub limits: Limits,
+    /// The caller's trace id, if it sent one (W3C `traceparent`); else one is made.
+    pub trace_id: Option<String>,
+}
+
+/// Host-wide settings for calls.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// Record raw arguments (secret fields redacted) in the audit log, not only a digest.
+    pub audit_arguments: bool,
+}
+
+/// The call path shared by every surface.
+pub struct Host {
+    executor: Executor,
+    policy: Arc<Policy>,
+    audit: AuditLog,
+    escapes: EscapeCounter,
+    options: HostOptions,
+}
+
+impl Host {
+    /// A host running calls on `executor`, decided by `policy`, recorded in `audit`.
+    pub fn new(executor: Executor, policy: Arc<Policy>, audit: AuditLog, options: HostOptions) -> Host {
+        Host {
+            executor,
+            policy,
+            audit,
+            escapes: EscapeCounter::default(),
+            options,
+        }
+    }
+
+    /// The executor (to load components).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// Escape attempts refused so far, by kind.
+    pub fn escapes(&self) -> &EscapeCounter {
+        &self.escapes
+    }
+
+    /// Waits until every audit record so far is committed.
+    ///
+    /// # Errors
+    ///
+    /// When the audit writer has stopped or its last commit failed.
+    pub fn flush_audit(&self) -> Result<(), cordon_audit::AuditError> {
+        self.audit.flush()
+    }
+
+    /// Asks admission policy whether a tool may join the catalog: pass this to
+    /// [`cordon_wasm::catalog::Catalog::load`].
+    ///
+    /// # Errors
+    ///
+    /// Policy's reasons for refusing.
+    pub fn admit(&self, manifest: &Manifest, component: Option<&LoadedComponent>) -> Result<(), Vec<String>> {
+        let json = serde_json::to_value(manifest).unwrap_or_default();
+        let admission = self.policy.admit(&AdmissionInput {
+            tool: AdmissionTool {
+                name: &manifest.name,
+                command: manifest.native.as_ref().map(|n| n.command_name()),
+                manifest: Some(&json),
+            },
+            imports: component.map(|c| c.imports().to_vec()).unwrap_or_default(),
+        });
+        if admission.allow {
+            Ok(())
+        } else {
+            tracing::warn!(tool = %manifest.name, reasons = ?admission.reasons, "tool refused by admission policy");
+            Err(admission.reasons)
+        }
+    }
+
+    /// Runs one call through policy, the backend and the audit log.
+    ///
+    /// # Errors
+    ///
+    /// A [`CallError`] with a stable code and a receipt carrying the request and trace ids:
+    /// `not_found`/`bad_request`/`unsupported_type` before policy; `policy_denied` (with
+    /// policy's reasons) or `path_escape` (with the violations) when policy refuses;
+    /// `backend_unavailable` when policy picks a backend this host lacks; otherwise
+    /// whatever the executor reports.
+    pub async fn call(&self, call: Call<'_>) -> Result<CallOutput, CallError> {
+        let received_ms = now_ms();
+        let request_id = RequestId::new();
+        let trace_id = call.trace_id.clone().unwrap_or_else(new_trace_id);
+        let mut audit = self.record_for(&call, received_ms, &request_id, &trace_id);
+        let stamp = |mut e: CallError, backend: &str| {
+            let r = e.receipt.get_or_insert_with(|| {
+                Receipt::nothing_ran(request_id.clone(), trace_id.clone(), backend)
+            });
+            r.request_id = request_id.clone();
+            r.trace_id = trace_id.clone();
+            e
+        };
+
+        let component = call.target.component();
+        let function = match component.function(call.function) {
+            Ok(f) => f,
+            Err(m) => {
+                let e = stamp(CallError::new(ErrorCode::NotFound, m), "wasm");
+                return Err(self.finish_err(audit, e));
+            }
+        };
+        audit.function = function.name.clone();
+
+        let requested = match call.target {
+            Target::Tool(t) => t.manifest.grants_for(call.offered),
+            Target::Component(_) => call.offered,
+        };
+        let (manifest, command) = match call.target {
+            Target::Tool(t) => (
+                Some(&t.manifest_json),
+                t.manifest.native.as_ref().map(|n| n.command_name()),
+            ),
+            Target::Component(_) => (None, None),
+        };
+        let verdict = self.policy.decide(&DecisionInput {
+            principal: call.principal,
+            tool: ToolInput {
+                name: call.target.name(),
+                function: &function.name,
+                registered: matches!(call.target, Target::Tool(_)),
+                manifest,
+                command,
+            },
+            arguments: call.arguments,
+            request: RequestInput::new(&requested, &call.limits),
+        });
+        let decision = verdict.decision;
+        audit.policy_hash = verdict.policy_hash.to_string();
+        audit.allowed = decision.allow;
+        audit.reasons = decision.reasons.clone();
+        audit.backend = decision.backend.to_string();
+
+        if !decision.allow {
+            let code = if decision.violations.is_empty() {
+                ErrorCode::PolicyDenied
+            } else {
+                ErrorCode::PathEscape
+            };
+            let reasons = if decision.reasons.is_empty() {
+                "policy gave no reason".to_owned()
+            } else {
+                decision.reasons.join("; ")
+            };
+            let mut e = CallError::new(code, format!("denied by policy: {reasons}"));
+            e.violations = decision.violations;
+            let e = stamp(e, decision.backend.as_str());
+            return Err(self.finish_err(audit, e));
+        }
+        if decision.backend != Backend::Wasm {
+            let e = CallError::new(
+                ErrorCode::BackendUnavailable,
+                format!(
+                    "policy chose the {} backend for {}, which this host does not provide",
+                    decision.backend,
+                    call.target.name()
+                ),
+            );
+            return Err(self.finish_err(audit, stamp(e, decision.backend.as_str())));
+        }
+
+        let grants = narrow(requested, &decision);
+        let limits = lower(call.limits, &decision);
+        let result = self
+            .executor
+            .call(component, Some(&function.name), call.arguments, &grants, &limits)
+            .await;
+        match result {
+            Ok(mut out) => {
+                out.receipt.request_id = request_id;
+                out.receipt.trace_id = trace_id;
+                let value_bytes = out.value.to_string().len() as u64;
+                audit.outcome = "ok".into();
+                fill_receipt(&mut audit, &out.receipt, value_bytes);
+                self.audit.append(audit);
+                Ok(out)
+            }
+            Err(e) => Err(self.finish_err(audit, stamp(e, "wasm"))),
+        }
+    }
+
+    /// Counts a failed call's violations, records it, and hands the error back.
+    fn finish_err(&self, mut audit: AuditRecord, e: CallError) -> CallError {
+        for v in &e.violations {
+            self.escapes.add(v.kind);
+        }
+        audit.outcome = e.code.as_str().to_owned();
+        audit.violations = e.violations.clone();
+        if let Some(r) = &e.receipt {
+            fill_receipt(&mut audit, r, 0);
+        }
+        tracing::info!(
+            request_id = %audit.request_id,
+            tool = %audit.tool,
+            code = %e.code,
+            "call refused or failed"
+        );
+        self.audit.append(audit);
+        e
+    }
+
+    fn record_for(&self, call: &Call<'_>, time_ms: u64, request_id: &RequestId, trace_id: &str) -> AuditRecord {
+        let arguments = self.options.audit_arguments.then(|| {
+            let secret: &[String] = match call.target {
+                Target::Tool(t) => &t.manifest.secret_arguments,
+                Target::Component(_) => &[],
+            };
+            redact(call.arguments, secret)
+        });
+        AuditRecord {
+            time_ms,
+            request_id: request_id.to_string(),
+            trace_id: trace_id.to_owned(),
+            tenant: call.principal.tenant.clone(),
+            subject: call.principal.subject.clone(),
+            tool: call.target.name().to_owned(),
+            function: String::new(),
+            args_digest: digest_json(call.arguments),
+            arguments,
+            allowed: false,
+            reasons: Vec::new(),
+            policy_hash: self.policy.hash().to_string(),
+            backend: Backend::Wasm.to_string(),
+            outcome: String::new(),
+            violations: Vec::new(),
+            wall_time_us: 0,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            output_bytes: 0,
+        }
+    }
+}
+
+fn fill_receipt(audit: &mut AuditRecord, r: &Receipt, value_bytes: u64) {
+    audit.wall_time_us = r.wall_time_us;
+    audit.fuel_used = r.fuel_used;
+    audit.peak_memory_bytes = r.peak_memory_bytes;
+    audit.output_bytes = r.stdout_bytes + r.stderr_bytes + value_bytes;
+}
+
+/// The requested grants, cut down to what the decision names: a directory only at the mode
+/// granted (never wider than requested), environment variables and hosts only if listed,
+/// scratch only if granted. A decision can refuse more than was asked, never grant more.
+fn narrow(requested: Grants, decision: &Decision) -> Grants {
+    let g = &decision.grants;
+    let b = requested
+        .into_builder()
+        .retain_dirs(|d| {
+            g.dirs
+                .iter()
+                .find(|granted| granted.guest == d.guest)
+                .map(|granted| d.mode.min(granted.mode))
+        })
+        .retain_env(|k| g.env.iter().any(|e| e == k))
+        .retain_hosts(|h| g.hosts.iter().any(|granted| *granted == h.to_string()));
+    if g.scratch { b.build() } else { b.without_scratch().build() }
+}
+
+/// The requested limits, each lowered to the decision's where it sets one.
+fn lower(requested: Limits, decision: &Decision) -> Limits {
+    let d = decision.limits;
+    let mut l = requested;
+    if let Some(f) = d.fuel {
+        l.fuel = l.fuel.min(f);
+    }
+    if let Some(t) = d.timeout_ms {
+        l.timeout = l.timeout.min(Duration::from_millis(t));
+    }
+    if let Some(m) = d.memory_bytes {
+        l.memory_bytes = l.memory_bytes.min(m);
+    }
+    if let Some(o) = d.output_bytes {
+        l.output_bytes = l.output_bytes.min(o);
+    }
+    l
+}
+
+/// A fresh W3C trace id: 32 lowercase hex digits, not all zero.
+pub fn new_trace_id() -> String {
+    // A request id is `req_` + 32 random hex digits: the same randomness, W3C-shaped.
+    RequestId::new().as_str().trim_start_matches("req_").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cordon_core::{DecidedDir, DirMode, HostRule};
+
+    #[test]
+    fn a_decision_can_narrow_but_never_widen() {
+        let rule: HostRule = "api.example.com".parse().unwrap_or_else(|e: String| panic!("{e}"));
+        let requested = Grants::builder()
+            .dir("/a", "/ro-requested", DirMode::ReadOnly)
+            .dir("/b", "/rw-requested", DirMode::ReadWrite)
+            .dir("/c", "/dropped", DirMode::ReadWrite)
+            .env("LANG", "C")
+            .env("SECRET", "x")
+            .host(rule)
+            .scratch("/tmp")
+            .build();
+        let mut decision = Decision::deny("x");
+        decision.grants.dirs = vec![
+            DecidedDir { guest: "/ro-requested".into(), mode: DirMode::ReadWrite },
+            DecidedDir { guest: "/rw-requested".into(), mode: DirMode::ReadOnly },
+            DecidedDir { guest: "/never-requested".into(), mode: DirMode::ReadWrite },
+        ];
+        decision.grants.env = vec!["LANG".into(), "HOME".into()];
+        decision.grants.hosts = vec!["https://evil.example:443".into()];
+        let g = narrow(requested, &decision);
+        let dirs: Vec<_> = g.dirs().iter().map(|d| (d.guest.as_str(), d.mode)).collect();
+        assert_eq!(dirs, [("/ro-requested", DirMode::ReadOnly), ("/rw-requested", DirMode::ReadOnly)]);
+        assert_eq!(g.env(), [("LANG".to_owned(), "C".to_owned())]);
+        assert!(g.hosts().is_empty());
+        assert!(g.scratch().is_none());
+
+        decision.limits.fuel = Some(u64::MAX);
+        decision.limits.timeout_ms = Some(5);
+        let l = lower(Limits::default(), &decision);
+        assert_eq!(l.fuel, Limits::default().fuel);
+        assert_eq!(l.timeout, Duration::from_millis(5));
+    }
+}
