@@ -15,7 +15,7 @@ STAMPS       := .cache/stamps
 # First-party tools: crate directory under components/ = tool name; the crate's wasm file
 # uses underscores.
 TOOLS    := fs text-analysis
-FIXTURES := hostile types trivial
+FIXTURES := hostile net sockets types trivial
 
 .PHONY: help deps components fixtures build run test bench lint clean-guests
 

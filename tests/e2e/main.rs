@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod governance;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -451,7 +453,15 @@ fn each_misbehaving_fixture_is_stopped_with_its_own_code() {
     ]));
     assert_eq!(v, json!("v"));
     // A socket is refused.
-    let out = env.run(&[h, "--fn", "connect", "--json", r#"{"addr":"127.0.0.1:9"}"#]);
+    let sockets = fixture("sockets.wasm");
+    let sockets = sockets.to_str().unwrap();
+    let out = env.run(&[
+        sockets,
+        "--fn",
+        "connect",
+        "--json",
+        r#"{"addr":"127.0.0.1:9"}"#,
+    ]);
     assert_eq!(error_json(&out)["code"], json!("tool_error"));
 }
 
@@ -518,6 +528,33 @@ fn tools_list_and_inspect_show_functions_with_schemas_and_docs() {
 struct Server {
     child: Child,
     addr: String,
+    /// A developer token on tenant `acme`.
+    token: String,
+}
+
+impl Server {
+    /// An authenticated request with the server's developer token.
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        http(&self.addr, method, path, body, Some(&self.token))
+    }
+}
+
+/// `cordon token create`: the token is the last line of stdout.
+fn create_token(env: &Env, tenant: &str, role: &str) -> String {
+    let out = env
+        .cordon()
+        .args(["token", "create", "--tenant", tenant, "--role", role])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().to_owned();
+    assert!(token.starts_with("cdn_") && token.len() == 68, "{stdout}");
+    token
 }
 
 impl Drop for Server {
@@ -528,6 +565,11 @@ impl Drop for Server {
 }
 
 fn serve(env: &Env, tools: &Path) -> Server {
+    serve_with(env, tools, &[])
+}
+
+fn serve_with(env: &Env, tools: &Path, extra: &[&str]) -> Server {
+    let token = create_token(env, "acme", "developer");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -538,6 +580,7 @@ fn serve(env: &Env, tools: &Path) -> Server {
         .cordon()
         .env("CORDON_TOOLS_DIR", tools)
         .args(["serve", "--listen", &addr])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -547,16 +590,25 @@ fn serve(env: &Env, tools: &Path) -> Server {
     assert!(banner.contains("cordon serving on"), "{banner}");
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    Server { child, addr, token }
 }
 
-fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -597,7 +649,7 @@ fn the_server_survives_a_thousand_hostile_calls_and_serves_the_next() {
     let env = Env::new();
     let tools = catalog_with_hostile();
     let server = serve(&env, tools.path());
-    let (status, v) = http(&server.addr, "GET", "/healthz", None);
+    let (status, v) = http(&server.addr, "GET", "/healthz", None, None);
     assert_eq!((status, v), (200, json!({"status": "ok"})));
     let attacks = [
         ("spin", json!({}), "fuel_exhausted"),
@@ -616,8 +668,7 @@ fn the_server_survives_a_thousand_hostile_calls_and_serves_the_next() {
     let started = Instant::now();
     for i in 0..1000 {
         let (f, args, code) = &attacks[i % attacks.len()];
-        let (status, v) = http(
-            &server.addr,
+        let (status, v) = server.call(
             "POST",
             "/v1/tools/hostile/call",
             Some(&json!({"function": f, "arguments": args})),
@@ -626,22 +677,22 @@ fn the_server_survives_a_thousand_hostile_calls_and_serves_the_next() {
         assert!(status == 422 || status == 403, "{status}");
     }
     eprintln!("1000 hostile calls over HTTP in {:?}", started.elapsed());
-    let (status, v) = http(
-        &server.addr,
+    let (status, v) = server.call(
         "POST",
         "/v1/tools/text-analysis/call",
         Some(&json!({"function": "sentiment", "arguments": {"text": "all good, great even"}})),
     );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["value"]["label"], json!("positive"));
-    let (_, metrics) = http(&server.addr, "GET", "/metrics", None);
+    let (_, metrics) = http(&server.addr, "GET", "/metrics", None, None);
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(
         metrics.contains("cordon_sandbox_escape_attempts_total{kind=\"path_traversal\"} 125"),
         "{metrics}"
     );
+    // `/etc/passwd` is refused by policy before the call, as a sensitive path.
     assert!(
-        metrics.contains("cordon_sandbox_escape_attempts_total{kind=\"absolute_path\"} 125"),
+        metrics.contains("cordon_sandbox_escape_attempts_total{kind=\"sensitive_path\"} 125"),
         "{metrics}"
     );
 }
@@ -650,24 +701,27 @@ fn the_server_survives_a_thousand_hostile_calls_and_serves_the_next() {
 fn the_server_answers_bad_requests_with_coded_errors() {
     let env = Env::new();
     let server = serve(&env, &tools_dir());
-    let (status, v) = http(&server.addr, "GET", "/v1/tools", None);
+    // /v1 needs a token: none, a malformed header or a forged token are refused.
+    let (status, v) = http(&server.addr, "GET", "/v1/tools", None, None);
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (401, json!("unauthenticated"))
+    );
+    let forged = format!("cdn_{}", "0".repeat(64));
+    let (status, _) = http(&server.addr, "GET", "/v1/tools", None, Some(&forged));
+    assert_eq!(status, 401);
+    let (status, v) = server.call("GET", "/v1/tools", None);
     assert_eq!(status, 200);
     assert_eq!(v["tools"].as_array().unwrap().len(), 2);
-    let (status, v) = http(&server.addr, "GET", "/v1/tools/fs", None);
+    let (status, v) = server.call("GET", "/v1/tools/fs", None);
     assert_eq!(status, 200);
     assert!(v["functions"].as_array().unwrap().len() == 5);
-    let (status, v) = http(
-        &server.addr,
-        "POST",
-        "/v1/tools/nope/call",
-        Some(&json!({})),
-    );
+    let (status, v) = server.call("POST", "/v1/tools/nope/call", Some(&json!({})));
     assert_eq!(
         (status, v["error"]["code"].clone()),
         (404, json!("not_found"))
     );
-    let (status, v) = http(
-        &server.addr,
+    let (status, v) = server.call(
         "POST",
         "/v1/tools/text-analysis/call",
         Some(&json!({"function": "sentiment", "arguments": {"text": 1}})),
@@ -681,8 +735,7 @@ fn the_server_answers_bad_requests_with_coded_errors() {
         json!("text: expected string, found number 1")
     );
     // No directory is granted over HTTP yet: fs has no workspace and says so.
-    let (status, v) = http(
-        &server.addr,
+    let (status, v) = server.call(
         "POST",
         "/v1/tools/fs/call",
         Some(&json!({"function": "read-file", "arguments": {"path": "notes.txt"}})),
@@ -700,7 +753,7 @@ fn the_server_answers_bad_requests_with_coded_errors() {
 }
 
 #[test]
-fn serve_refuses_non_loopback_addresses_without_auth() {
+fn serve_refuses_non_loopback_addresses_until_tls() {
     let env = Env::new();
     let out = env
         .cordon()

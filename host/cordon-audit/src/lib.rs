@@ -232,7 +232,8 @@ impl Writer {
         let Some(retention) = self.config.retention else {
             return;
         };
-        let cutoff = now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+        let cutoff =
+            now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
         match store::prune(&mut self.conn, cutoff) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "audit retention pruned old records"),

@@ -1,9 +1,9 @@
 //! The SQLite store: schema, batched chained appends, pruning, verification and queries.
 
-use crate::record::{AuditRecord, GENESIS, StoredRecord, chain_hash};
 use crate::AuditError;
-use serde::Serialize;
+use crate::record::{AuditRecord, GENESIS, StoredRecord, chain_hash};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,7 +45,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection, AuditError> {
     let conn = Connection::open(path).map_err(open_err)?;
     // Several processes (a server and CLI runs) may append: writers queue on the lock
     // instead of failing, and each batch reads the chain's tail inside its transaction.
-    conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(open_err)?;
     // Switching to WAL and creating the schema can report "locked" without waiting while
     // another process does the same; retry those for as long as the busy timeout.
     let started = std::time::Instant::now();
@@ -168,7 +169,6 @@ pub struct Verified {
     /// The chain head's hash.
     pub head_hash: String,
 }
-
 
 /// Walks the chain from the anchor; the first record that was altered, removed or
 /// reordered is named in [`AuditError::Corrupt`].

@@ -38,7 +38,12 @@ fn write(path: &Path, n: u64) {
     let now = cordon_audit::now_ms();
     for i in 1..=n {
         let outcome = if i % 3 == 0 { "policy_denied" } else { "ok" };
-        log.append(record(i, if i % 5 == 0 { "beta" } else { "acme" }, outcome, now));
+        log.append(record(
+            i,
+            if i % 5 == 0 { "beta" } else { "acme" },
+            outcome,
+            now,
+        ));
     }
 }
 
@@ -65,7 +70,10 @@ fn honest_writes_verify_and_dropping_the_log_commits_everything() {
     let path = dir.path().join("audit.db");
     write(&path, 1000);
     let v = reader(&path).verify().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((v.records, v.first_seq, v.last_seq), (1000, Some(1), Some(1000)));
+    assert_eq!(
+        (v.records, v.first_seq, v.last_seq),
+        (1000, Some(1), Some(1000))
+    );
 }
 
 #[test]
@@ -75,14 +83,45 @@ fn queries_filter_by_tenant_tool_outcome_and_take_the_newest() {
     write(&path, 30);
     let r = reader(&path);
     let q = |q: Query| r.query(&q).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(q(Query { tenant: Some("beta".into()), ..Query::default() }).len(), 6);
-    let denied = q(Query { outcome: Some("policy_denied".into()), tool: Some("fs".into()), ..Query::default() });
-    assert!(denied.iter().all(|s| s.record.outcome == "policy_denied" && s.record.tool == "fs"));
+    assert_eq!(
+        q(Query {
+            tenant: Some("beta".into()),
+            ..Query::default()
+        })
+        .len(),
+        6
+    );
+    let denied = q(Query {
+        outcome: Some("policy_denied".into()),
+        tool: Some("fs".into()),
+        ..Query::default()
+    });
+    assert!(
+        denied
+            .iter()
+            .all(|s| s.record.outcome == "policy_denied" && s.record.tool == "fs")
+    );
     assert_eq!(denied.len(), 5);
-    let last = q(Query { limit: Some(3), ..Query::default() });
+    let last = q(Query {
+        limit: Some(3),
+        ..Query::default()
+    });
     assert_eq!(last.iter().map(|s| s.seq).collect::<Vec<_>>(), [28, 29, 30]);
-    assert_eq!(q(Query { after_seq: Some(25), ..Query::default() }).len(), 5);
-    assert!(q(Query { since_ms: Some(cordon_audit::now_ms() + 60_000), ..Query::default() }).is_empty());
+    assert_eq!(
+        q(Query {
+            after_seq: Some(25),
+            ..Query::default()
+        })
+        .len(),
+        5
+    );
+    assert!(
+        q(Query {
+            since_ms: Some(cordon_audit::now_ms() + 60_000),
+            ..Query::default()
+        })
+        .is_empty()
+    );
 }
 
 #[test]
@@ -90,7 +129,10 @@ fn an_altered_record_is_named() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("audit.db");
     write(&path, 100);
-    sql(&path, "UPDATE audit SET body = replace(body, '\"allowed\":false', '\"allowed\":true') WHERE seq = 42");
+    sql(
+        &path,
+        "UPDATE audit SET body = replace(body, '\"allowed\":false', '\"allowed\":true') WHERE seq = 42",
+    );
     let (seq, problem) = broken_at(&path);
     assert_eq!(seq, 42);
     assert!(problem.contains("altered"), "{problem}");
@@ -101,7 +143,10 @@ fn an_altered_indexed_column_is_named() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("audit.db");
     write(&path, 50);
-    sql(&path, "UPDATE audit SET tenant = 'someone-else' WHERE seq = 7");
+    sql(
+        &path,
+        "UPDATE audit SET tenant = 'someone-else' WHERE seq = 7",
+    );
     assert_eq!(broken_at(&path).0, 7);
 }
 
@@ -122,7 +167,10 @@ fn a_removed_and_renumbered_record_is_named() {
     let path = dir.path().join("audit.db");
     write(&path, 20);
     // Hide the gap: delete 10 and shift everything after it down by one.
-    sql(&path, "DELETE FROM audit WHERE seq = 10; UPDATE audit SET seq = seq - 1 WHERE seq > 10;");
+    sql(
+        &path,
+        "DELETE FROM audit WHERE seq = 10; UPDATE audit SET seq = seq - 1 WHERE seq > 10;",
+    );
     assert_eq!(broken_at(&path).0, 10);
 }
 
@@ -146,8 +194,14 @@ fn pruning_keeps_the_rest_verifiable_and_new_records_chain_on() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("audit.db");
     {
-        let log = AuditLog::open(&path, AuditConfig { retention: None, ..AuditConfig::default() })
-            .unwrap_or_else(|e| panic!("{e}"));
+        let log = AuditLog::open(
+            &path,
+            AuditConfig {
+                retention: None,
+                ..AuditConfig::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         for i in 1..=10 {
             log.append(record(i, "acme", "ok", 1_000 + i));
         }
@@ -158,7 +212,10 @@ fn pruning_keeps_the_rest_verifiable_and_new_records_chain_on() {
     // Opening with the default 7-day retention prunes the ten ancient records.
     write(&path, 5);
     let v = reader(&path).verify().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((v.records, v.first_seq, v.last_seq), (15, Some(11), Some(25)));
+    assert_eq!(
+        (v.records, v.first_seq, v.last_seq),
+        (15, Some(11), Some(25))
+    );
 }
 
 #[test]
@@ -175,5 +232,11 @@ fn two_writers_on_one_file_build_one_chain() {
     });
     let _ = a.join();
     let _ = b.join();
-    assert_eq!(reader(&path).verify().unwrap_or_else(|e| panic!("{e}")).records, 1000);
+    assert_eq!(
+        reader(&path)
+            .verify()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .records,
+        1000
+    );
 }

@@ -87,7 +87,9 @@ impl std::str::FromStr for HostRule {
         let host = host.to_ascii_lowercase();
         let bare = host.strip_prefix("*.").unwrap_or(&host);
         if bare.is_empty() || bare.contains('*') || port == 0 {
-            return Err(bad("expected [scheme://]host[:port], host optionally starting with *."));
+            return Err(bad(
+                "expected [scheme://]host[:port], host optionally starting with *.",
+            ));
         }
         Ok(HostRule { scheme, host, port })
     }
@@ -147,7 +149,9 @@ mod tests {
 
     #[test]
     fn malformed_rules_are_refused() {
-        for s in ["ftp://x", "x/path", "user@x", "*", "x:0", "x:99999", "a.*.com", ""] {
+        for s in [
+            "ftp://x", "x/path", "user@x", "*", "x:0", "x:99999", "a.*.com", "",
+        ] {
             assert!(s.parse::<HostRule>().is_err(), "{s}");
         }
     }

@@ -63,7 +63,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseSizeError> {
         "s" => Ok(Duration::from_secs(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(err),
         "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(err),
-        "d" => n.checked_mul(86_400).map(Duration::from_secs).ok_or_else(err),
+        "d" => n
+            .checked_mul(86_400)
+            .map(Duration::from_secs)
+            .ok_or_else(err),
         _ => Err(err()),
     }
 }

@@ -21,7 +21,9 @@ use cordon_core::{
     Backend, CallError, CallOutput, Decision, ErrorCode, Grants, Limits, Principal, Receipt,
     RequestId,
 };
-use cordon_policy::{AdmissionInput, AdmissionTool, DecisionInput, Policy, RequestInput, ToolInput};
+use cordon_policy::{
+    AdmissionInput, AdmissionTool, DecisionInput, Policy, RequestInput, ToolInput,
+};
 use cordon_wasm::catalog::Tool;
 use cordon_wasm::{Executor, LoadedComponent, Manifest};
 use serde_json::Value;
@@ -91,7 +93,12 @@ pub struct Host {
 
 impl Host {
     /// A host running calls on `executor`, decided by `policy`, recorded in `audit`.
-    pub fn new(executor: Executor, policy: Arc<Policy>, audit: AuditLog, options: HostOptions) -> Host {
+    pub fn new(
+        executor: Executor,
+        policy: Arc<Policy>,
+        audit: AuditLog,
+        options: HostOptions,
+    ) -> Host {
         Host {
             executor,
             policy,
@@ -131,7 +138,11 @@ impl Host {
     /// # Errors
     ///
     /// Policy's reasons for refusing.
-    pub fn admit(&self, manifest: &Manifest, component: Option<&LoadedComponent>) -> Result<(), Vec<String>> {
+    pub fn admit(
+        &self,
+        manifest: &Manifest,
+        component: Option<&LoadedComponent>,
+    ) -> Result<(), Vec<String>> {
         let json = serde_json::to_value(manifest).unwrap_or_default();
         let admission = self.policy.admit(&AdmissionInput {
             tool: AdmissionTool {
@@ -243,7 +254,13 @@ impl Host {
         let limits = lower(call.limits, &decision);
         let result = self
             .executor
-            .call(component, Some(&function.name), call.arguments, &grants, &limits)
+            .call(
+                component,
+                Some(&function.name),
+                call.arguments,
+                &grants,
+                &limits,
+            )
             .await;
         match result {
             Ok(mut out) => {
@@ -279,7 +296,13 @@ impl Host {
         e
     }
 
-    fn record_for(&self, call: &Call<'_>, time_ms: u64, request_id: &RequestId, trace_id: &str) -> AuditRecord {
+    fn record_for(
+        &self,
+        call: &Call<'_>,
+        time_ms: u64,
+        request_id: &RequestId,
+        trace_id: &str,
+    ) -> AuditRecord {
         let arguments = self.options.audit_arguments.then(|| {
             let secret: &[String] = match call.target {
                 Target::Tool(t) => &t.manifest.secret_arguments,
@@ -333,7 +356,11 @@ fn narrow(requested: Grants, decision: &Decision) -> Grants {
         })
         .retain_env(|k| g.env.iter().any(|e| e == k))
         .retain_hosts(|h| g.hosts.iter().any(|granted| *granted == h.to_string()));
-    if g.scratch { b.build() } else { b.without_scratch().build() }
+    if g.scratch {
+        b.build()
+    } else {
+        b.without_scratch().build()
+    }
 }
 
 /// The requested limits, each lowered to the decision's where it sets one.
@@ -358,7 +385,10 @@ fn lower(requested: Limits, decision: &Decision) -> Limits {
 /// A fresh W3C trace id: 32 lowercase hex digits, not all zero.
 pub fn new_trace_id() -> String {
     // A request id is `req_` + 32 random hex digits: the same randomness, W3C-shaped.
-    RequestId::new().as_str().trim_start_matches("req_").to_owned()
+    RequestId::new()
+        .as_str()
+        .trim_start_matches("req_")
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -368,7 +398,9 @@ mod tests {
 
     #[test]
     fn a_decision_can_narrow_but_never_widen() {
-        let rule: HostRule = "api.example.com".parse().unwrap_or_else(|e: String| panic!("{e}"));
+        let rule: HostRule = "api.example.com"
+            .parse()
+            .unwrap_or_else(|e: String| panic!("{e}"));
         let requested = Grants::builder()
             .dir("/a", "/ro-requested", DirMode::ReadOnly)
             .dir("/b", "/rw-requested", DirMode::ReadWrite)
@@ -380,15 +412,34 @@ mod tests {
             .build();
         let mut decision = Decision::deny("x");
         decision.grants.dirs = vec![
-            DecidedDir { guest: "/ro-requested".into(), mode: DirMode::ReadWrite },
-            DecidedDir { guest: "/rw-requested".into(), mode: DirMode::ReadOnly },
-            DecidedDir { guest: "/never-requested".into(), mode: DirMode::ReadWrite },
+            DecidedDir {
+                guest: "/ro-requested".into(),
+                mode: DirMode::ReadWrite,
+            },
+            DecidedDir {
+                guest: "/rw-requested".into(),
+                mode: DirMode::ReadOnly,
+            },
+            DecidedDir {
+                guest: "/never-requested".into(),
+                mode: DirMode::ReadWrite,
+            },
         ];
         decision.grants.env = vec!["LANG".into(), "HOME".into()];
         decision.grants.hosts = vec!["https://evil.example:443".into()];
         let g = narrow(requested, &decision);
-        let dirs: Vec<_> = g.dirs().iter().map(|d| (d.guest.as_str(), d.mode)).collect();
-        assert_eq!(dirs, [("/ro-requested", DirMode::ReadOnly), ("/rw-requested", DirMode::ReadOnly)]);
+        let dirs: Vec<_> = g
+            .dirs()
+            .iter()
+            .map(|d| (d.guest.as_str(), d.mode))
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                ("/ro-requested", DirMode::ReadOnly),
+                ("/rw-requested", DirMode::ReadOnly)
+            ]
+        );
         assert_eq!(g.env(), [("LANG".to_owned(), "C".to_owned())]);
         assert!(g.hosts().is_empty());
         assert!(g.scratch().is_none());

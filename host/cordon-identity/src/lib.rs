@@ -72,9 +72,9 @@ impl IdentityError {
     /// The stable code: bad credentials are `unauthenticated`, bad requests `bad_request`.
     pub fn code(&self) -> ErrorCode {
         match self {
-            IdentityError::Unknown | IdentityError::Expired { .. } | IdentityError::Revoked { .. } => {
-                ErrorCode::Unauthenticated
-            }
+            IdentityError::Unknown
+            | IdentityError::Expired { .. }
+            | IdentityError::Revoked { .. } => ErrorCode::Unauthenticated,
             IdentityError::NoSuchId(_) => ErrorCode::NotFound,
             IdentityError::Invalid(_) => ErrorCode::BadRequest,
             _ => ErrorCode::Internal,
@@ -216,7 +216,9 @@ impl TokenStore {
             ));
         }
         if new.roles.is_empty() || new.roles.iter().any(String::is_empty) {
-            return Err(IdentityError::Invalid("a token needs at least one role".into()));
+            return Err(IdentityError::Invalid(
+                "a token needs at least one role".into(),
+            ));
         }
         let secret = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
         let id = format!("tok_{}", random_hex(6)?);
@@ -228,7 +230,15 @@ impl TokenStore {
         self.conn().execute(
             "INSERT INTO tokens (id, hash, tenant, subject, roles, created_ms, expires_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, hash(&secret), new.tenant, new.subject, roles, created_ms, expires_ms],
+            params![
+                id,
+                hash(&secret),
+                new.tenant,
+                new.subject,
+                roles,
+                created_ms,
+                expires_ms
+            ],
         )?;
         Ok(CreatedToken {
             info: TokenInfo {
@@ -373,7 +383,10 @@ mod tests {
         s.revoke(&t.info.id).unwrap_or_else(|e| panic!("{e}"));
         let e = s.authenticate(&t.secret).err();
         assert_eq!(e.map(|e| e.code()), Some(ErrorCode::Unauthenticated));
-        assert!(matches!(s.revoke("tok_nope"), Err(IdentityError::NoSuchId(_))));
+        assert!(matches!(
+            s.revoke("tok_nope"),
+            Err(IdentityError::NoSuchId(_))
+        ));
     }
 
     #[test]
@@ -384,6 +397,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let all = s.list().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(all, [t.info]);
-        assert!(s.create(&NewToken::new("acme", "bot", Vec::<String>::new())).is_err());
+        assert!(
+            s.create(&NewToken::new("acme", "bot", Vec::<String>::new()))
+                .is_err()
+        );
     }
 }

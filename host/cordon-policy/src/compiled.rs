@@ -66,7 +66,10 @@ impl CompiledPolicy {
                     return Err(err(&f.name, &"a data document must be a JSON object"));
                 }
                 merge(&mut data, doc).map_err(|path| {
-                    err(&f.name, &format!("{path} is already defined by another file"))
+                    err(
+                        &f.name,
+                        &format!("{path} is already defined by another file"),
+                    )
                 })?;
             }
         }

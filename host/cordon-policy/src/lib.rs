@@ -230,7 +230,9 @@ impl Policy {
     pub fn admit_json(&self, input: &serde_json::Value) -> Admission {
         let current = self.current();
         decode(
-            current.compiled.eval(Entry::Admission, input.clone().into()),
+            current
+                .compiled
+                .eval(Entry::Admission, input.clone().into()),
             ADMISSION_RULE,
         )
         .unwrap_or_else(|reason| Admission {

@@ -40,7 +40,10 @@ pub struct PolicySource {
 /// on disk.
 const EMBEDDED: [(&str, &str); 3] = [
     ("cordon.rego", include_str!("../../../policies/cordon.rego")),
-    ("cordon_test.rego", include_str!("../../../policies/cordon_test.rego")),
+    (
+        "cordon_test.rego",
+        include_str!("../../../policies/cordon_test.rego"),
+    ),
     ("data.json", include_str!("../../../policies/data.json")),
 ];
 
@@ -104,9 +107,7 @@ fn policy_paths(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(PolicyError::io(dir))? {
         let path = entry.map_err(PolicyError::io(dir))?.path();
-        let wanted = path
-            .extension()
-            .is_some_and(|e| e == "rego" || e == "json");
+        let wanted = path.extension().is_some_and(|e| e == "rego" || e == "json");
         if wanted && path.is_file() {
             paths.push(path);
         }

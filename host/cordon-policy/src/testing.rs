@@ -39,7 +39,10 @@ pub struct TestResult {
 /// # Errors
 ///
 /// [`PolicyError::Compile`] when a module does not parse or a data document is invalid.
-pub fn run_tests(source: &PolicySource, filter: Option<&str>) -> Result<Vec<TestResult>, PolicyError> {
+pub fn run_tests(
+    source: &PolicySource,
+    filter: Option<&str>,
+) -> Result<Vec<TestResult>, PolicyError> {
     let err = |what: &str, e: &dyn std::fmt::Display| PolicyError::Compile {
         origin: source.origin.clone(),
         message: format!("{what}: {e}"),

@@ -75,7 +75,9 @@ fn guest_write_is_denied_with_the_reason_developer_write_allowed() {
     assert!(!d.allow);
     assert_eq!(
         d.reasons,
-        [r#"role ["guest"] has no "write" permission on tool "fs", which function "files#write-file" needs"#]
+        [
+            r#"role ["guest"] has no "write" permission on tool "fs", which function "files#write-file" needs"#
+        ]
     );
     let d = decide(&policy, &["developer"], "files#write-file", args);
     assert!(d.allow, "{:?}", d.reasons);
@@ -97,13 +99,23 @@ fn path_rules_give_violations_of_each_kind() {
         ("/proc/self/environ", EscapeKind::SensitivePath),
         ("/srv/ws/x", EscapeKind::AbsolutePath),
     ] {
-        let d = decide(&policy, &["admin"], "files#read-file", json!({ "path": path }));
+        let d = decide(
+            &policy,
+            &["admin"],
+            "files#read-file",
+            json!({ "path": path }),
+        );
         assert!(!d.allow, "{path}");
         assert_eq!(d.violations.len(), 1, "{path}: {:?}", d.violations);
         assert_eq!(d.violations[0].kind, kind, "{path}");
         assert_eq!(d.violations[0].path, path);
     }
-    let d = decide(&policy, &["admin"], "files#read-file", json!({"path": "/ws/a"}));
+    let d = decide(
+        &policy,
+        &["admin"],
+        "files#read-file",
+        json!({"path": "/ws/a"}),
+    );
     assert!(d.allow, "{:?}", d.reasons);
 }
 
@@ -127,10 +139,26 @@ fn rvm_and_interpreter_agree_on_the_shipped_policy() {
     }
     let cases = [
         (vec!["guest"], "files#read-file", json!({"path": "a"})),
-        (vec!["guest"], "files#write-file", json!({"path": "a", "contents": ""})),
-        (vec!["developer"], "files#write-file", json!({"path": "/ws/a", "contents": ""})),
-        (vec!["admin"], "files#read-file", json!({"path": "../../etc/shadow"})),
-        (vec!["admin", "guest"], "files#search", json!({"root_dir": "/proc"})),
+        (
+            vec!["guest"],
+            "files#write-file",
+            json!({"path": "a", "contents": ""}),
+        ),
+        (
+            vec!["developer"],
+            "files#write-file",
+            json!({"path": "/ws/a", "contents": ""}),
+        ),
+        (
+            vec!["admin"],
+            "files#read-file",
+            json!({"path": "../../etc/shadow"}),
+        ),
+        (
+            vec!["admin", "guest"],
+            "files#search",
+            json!({"root_dir": "/proc"}),
+        ),
         (vec!["nobody"], "files#stat", json!({"path": "~/x"})),
         (vec![], "files#stat", json!({})),
     ];
@@ -156,10 +184,9 @@ fn rvm_and_interpreter_agree_on_the_shipped_policy() {
         let interpreted = engine
             .eval_rule("data.cordon.decision".into())
             .unwrap_or_else(|e| panic!("{e}"));
-        let interpreted: cordon_core::Decision = serde_json::from_value(
-            serde_json::to_value(&interpreted).unwrap_or_default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let interpreted: cordon_core::Decision =
+            serde_json::from_value(serde_json::to_value(&interpreted).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rvm, interpreted, "{roles:?} {function} {args}");
     }
 }
@@ -177,7 +204,10 @@ fn admission_refuses_sockets_and_blocked_commands() {
     });
     assert!(!a.allow);
     assert_eq!(a.reasons.len(), 2, "{:?}", a.reasons);
-    assert!(a.reasons.contains(&r#"Blocked tool "curl" in tool "net""#.to_owned()));
+    assert!(
+        a.reasons
+            .contains(&r#"Blocked tool "curl" in tool "net""#.to_owned())
+    );
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -230,7 +260,10 @@ fn the_watcher_reloads_without_being_asked() {
     write(dir.path(), "data.json", r#"{"who": "carol"}"#);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while decide(&policy, &[], "f", json!({})).allow {
-        assert!(std::time::Instant::now() < deadline, "policy change not picked up in 10 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "policy change not picked up in 10 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -278,7 +311,10 @@ fn a_failing_test_fails_and_a_broken_module_is_an_error() {
         .collect();
     assert_eq!(
         outcomes,
-        [("test_alice", TestOutcome::Pass), ("test_bob", TestOutcome::Fail)]
+        [
+            ("test_alice", TestOutcome::Pass),
+            ("test_bob", TestOutcome::Fail)
+        ]
     );
     write(dir.path(), "p_test.rego", "package p_test\ntest_x if {");
     let source = PolicySource::read_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));

@@ -54,7 +54,11 @@ pub type Admit<'a> = &'a dyn Fn(&Manifest, Option<&LoadedComponent>) -> Result<(
 /// When the manifest is invalid, its component does not load, admission refuses it
 /// ([`WasmError::Refused`]), or it is a native tool, which this host cannot run yet
 /// ([`WasmError::BackendUnavailable`]).
-pub fn load_tool(executor: &Executor, manifest_path: &Path, admit: Admit<'_>) -> Result<Tool, WasmError> {
+pub fn load_tool(
+    executor: &Executor,
+    manifest_path: &Path,
+    admit: Admit<'_>,
+) -> Result<Tool, WasmError> {
     let manifest = Manifest::load(manifest_path)?;
     let refused = |reasons: Vec<String>| WasmError::Refused {
         tool: manifest.name.clone(),

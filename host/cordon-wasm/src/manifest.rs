@@ -215,11 +215,17 @@ mod tests {
             ("", false),
             ("component='t.wasm'\n[native]\ncommand='x'", false),
         ] {
-            std::fs::write(&path, format!("name='t'\nversion='1'\ndescription='d'\n{body}"))
-                .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(
+                &path,
+                format!("name='t'\nversion='1'\ndescription='d'\n{body}"),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(Manifest::load(&path).is_ok(), ok, "{body}");
         }
-        let native = NativeSettings { command: "/usr/bin/curl".into(), args: vec![] };
+        let native = NativeSettings {
+            command: "/usr/bin/curl".into(),
+            args: vec![],
+        };
         assert_eq!(native.command_name(), "curl");
     }
 
@@ -228,7 +234,11 @@ mod tests {
         let m = manifest("hosts = ['api.example.com']");
         let g = m.grants_for(
             Grants::builder()
-                .host("evil.example".parse().unwrap_or_else(|e: String| panic!("{e}")))
+                .host(
+                    "evil.example"
+                        .parse()
+                        .unwrap_or_else(|e: String| panic!("{e}")),
+                )
                 .build(),
         );
         let hosts: Vec<String> = g.hosts().iter().map(ToString::to_string).collect();

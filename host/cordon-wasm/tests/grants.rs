@@ -171,9 +171,10 @@ async fn no_preopens_no_stdin_and_no_sockets_unless_granted() {
     // A real listener the guest must not reach.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
+    let sockets = common::load(&ex, "fixtures/sockets.wasm");
     let err = ex
         .call(
-            &h,
+            &sockets,
             Some("connect"),
             &json!({"addr": addr}),
             &none,
@@ -242,4 +243,96 @@ fn scratch_dirs() -> usize {
                 .starts_with("cordon-scratch-")
         })
         .count()
+}
+
+/// A one-shot HTTP server on loopback answering `hello` to whatever it is sent; returns its
+/// port and a handle giving how many requests it served.
+fn hello_server() -> (u16, std::thread::JoinHandle<usize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut served = 0;
+        while std::time::Instant::now() < deadline && served < 1 {
+            match listener.accept() {
+                Ok((mut conn, _)) => {
+                    conn.set_nonblocking(false).unwrap();
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf);
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                    );
+                    served += 1;
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+        served
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn outbound_http_reaches_granted_hosts_only_and_refusals_end_the_call() {
+    let ex = common::executor();
+    let net = common::load(&ex, "fixtures/net.wasm");
+    let (port, server) = hello_server();
+    let url = format!("http://127.0.0.1:{port}/greeting");
+    let rule = |s: String| s.parse::<cordon_core::HostRule>().unwrap();
+
+    // Nothing granted: refused at use, recorded, and the call ends as network_denied even
+    // though the guest itself would have returned its error value.
+    let err = ex
+        .call(
+            &net,
+            Some("fetch"),
+            &json!({"url": url}),
+            &Grants::default(),
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NetworkDenied, "{}", err.message);
+    assert_eq!(err.violations.len(), 1);
+    assert_eq!(err.violations[0].kind, EscapeKind::NetworkEgress);
+    assert_eq!(err.violations[0].path, url);
+
+    // The same host on another port, or over https, is not the granted host.
+    let other_port = Grants::builder()
+        .host(rule(format!("http://127.0.0.1:{}", port + 1)))
+        .build();
+    let err = ex
+        .call(
+            &net,
+            Some("fetch"),
+            &json!({"url": url}),
+            &other_port,
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NetworkDenied);
+
+    // Granted: the request goes out and the answer comes back.
+    let granted = Grants::builder()
+        .host(rule(format!("http://127.0.0.1:{port}")))
+        .build();
+    let out = ex
+        .call(
+            &net,
+            Some("fetch"),
+            &json!({"url": url}),
+            &granted,
+            &Limits::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.value, json!("200 hello"));
+    assert_eq!(
+        server.join().unwrap(),
+        1,
+        "only the granted request reached the server"
+    );
 }

@@ -70,7 +70,11 @@ fn print(records: &[StoredRecord], json: bool) -> Result<()> {
             r.tenant,
             r.subject,
             r.tool,
-            if r.function.is_empty() { "-" } else { &r.function },
+            if r.function.is_empty() {
+                "-"
+            } else {
+                &r.function
+            },
             r.outcome,
             r.wall_time_us as f64 / 1000.0,
             r.fuel_used,

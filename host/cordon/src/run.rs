@@ -3,8 +3,7 @@
 use crate::Settings;
 use anyhow::Result;
 use cordon_core::{
-    CallError, DirMode, ErrorCode, Grants, HostRule, Limits, Principal, parse_duration,
-    parse_size,
+    CallError, DirMode, ErrorCode, Grants, HostRule, Limits, Principal, parse_duration, parse_size,
 };
 use cordon_host::{Call, Target};
 use cordon_wasm::catalog::{self, Admit, Tool};
@@ -270,7 +269,12 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
         .map_err(|e| bad(format!("--json is not valid JSON: {e}")))?;
     let offered = grants(&args)?;
     let host = settings.host()?;
-    let resolved = resolve(settings, host.executor(), &|m, c| host.admit(m, c), &args.target)?;
+    let resolved = resolve(
+        settings,
+        host.executor(),
+        &|m, c| host.admit(m, c),
+        &args.target,
+    )?;
     let limits = apply_flags(&args, resolved.limits(settings.file.limits()?))?;
     let RunArgs {
         function,

@@ -130,7 +130,9 @@ fn trace_id(headers: &HeaderMap) -> Option<String> {
     let mut parts = value.split('-');
     let (_version, id) = (parts.next()?, parts.next()?);
     let valid = id.len() == 32
-        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && id.bytes().any(|b| b != b'0');
     valid.then(|| id.to_owned())
 }

@@ -75,10 +75,9 @@ pub fn token(settings: &Settings, cmd: TokenCommand) -> Result<ExitCode> {
             subject,
             ttl,
         } => {
-            let ttl = ttl
-                .map(|t| parse_duration(&t))
-                .transpose()
-                .map_err(|e| CallError::new(cordon_core::ErrorCode::BadRequest, format!("--ttl: {e}")))?;
+            let ttl = ttl.map(|t| parse_duration(&t)).transpose().map_err(|e| {
+                CallError::new(cordon_core::ErrorCode::BadRequest, format!("--ttl: {e}"))
+            })?;
             let created = store
                 .create(&NewToken {
                     subject: subject.unwrap_or_else(|| tenant.clone()),

@@ -79,7 +79,8 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
             v["imports"] = json!(component.imports());
             v["default_limits"] = serde_json::to_value(resolved.limits(settings.file.limits()?))?;
             if let crate::run::Resolved::Tool(t) = &resolved {
-                v["default_grants"] = serde_json::to_value(t.manifest.grants_for(Grants::default()))?;
+                v["default_grants"] =
+                    serde_json::to_value(t.manifest.grants_for(Grants::default()))?;
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
