@@ -73,10 +73,15 @@ required_permission := object.get(
 	object.get(tool_rules, "default", data.default_permission),
 ) if input.tool.registered
 
-# A capability flag (env, network) any of the principal's roles carries.
-role_allows(flag) if {
+# Capability flags any of the principal's roles carries.
+env_allowed if {
 	some role in known_roles
-	data.roles[role][flag] == true
+	data.roles[role].env == true
+}
+
+network_allowed if {
+	some role in known_roles
+	data.roles[role].network == true
 }
 
 tenant := object.get(data.tenants, input.principal.tenant, data.tenants["*"])
@@ -123,27 +128,28 @@ reasons contains msg if {
 # `path_escape` and is counted and audited as an escape attempt. The guest's filesystem
 # guard checks again at use; this catches the attempt before anything runs.
 
-path_argument(name, value) if {
+# Arguments that name paths, by argument name: computed once per decision.
+path_arguments[name] := value if {
+	some name, value in input.arguments
 	is_string(value)
-	name in data.paths.argument_names
+	path_name(name)
 }
 
-path_argument(name, value) if {
-	is_string(value)
+path_name(name) if data.paths.argument_names[name]
+
+path_name(name) if {
 	some suffix in data.paths.argument_suffixes
 	endswith(name, suffix)
 }
 
 violations contains v if {
-	some name, value in input.arguments
-	path_argument(name, value)
+	some name, value in path_arguments
 	".." in split(replace(value, "\\", "/"), "/")
 	v := violation("path_traversal", name, value, "climbs out of its directory with \"..\"")
 }
 
 violations contains v if {
-	some name, value in input.arguments
-	path_argument(name, value)
+	some name, value in path_arguments
 	startswith(value, "/")
 	not granted_path(value)
 	not sensitive_path(value)
@@ -151,15 +157,13 @@ violations contains v if {
 }
 
 violations contains v if {
-	some name, value in input.arguments
-	path_argument(name, value)
+	some name, value in path_arguments
 	startswith(value, "~")
 	v := violation("absolute_path", name, value, "names a home directory, which is never granted")
 }
 
 violations contains v if {
-	some name, value in input.arguments
-	path_argument(name, value)
+	some name, value in path_arguments
 	startswith(value, "/")
 	not granted_path(value)
 	sensitive_path(value)
@@ -214,12 +218,12 @@ writable(d) if {
 
 granted_env contains name if {
 	some name in input.request.env
-	role_allows("env")
+	env_allowed
 }
 
 granted_hosts contains h.rule if {
 	some h in input.request.hosts
-	role_allows("network")
+	network_allowed
 	not h.host in data.network.blocked_hosts
 }
 

@@ -36,7 +36,7 @@ pub use store::{Query, Verified};
 use cordon_core::ErrorCode;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -156,6 +156,10 @@ impl AuditLog {
             .ok_or(AuditError::WriterGone)?
             .send(Message::Flush(done_tx))
             .map_err(|_| AuditError::WriterGone)?;
+        // Cut the writer's linger short: someone is waiting.
+        if let Some(w) = &self.writer {
+            w.thread().unpark();
+        }
         done_rx
             .recv()
             .map_err(|_| AuditError::WriterGone)?
@@ -170,6 +174,7 @@ impl Drop for AuditLog {
     fn drop(&mut self) {
         drop(self.tx.take());
         if let Some(w) = self.writer.take() {
+            w.thread().unpark();
             let _ = w.join();
         }
     }
@@ -191,8 +196,10 @@ impl Writer {
                 self.prune();
                 next_prune = Instant::now() + self.config.prune_every;
             }
-            // Wait for the first message, then take whatever else is already queued, up to
-            // a batch, lingering briefly so bursts share a transaction.
+            // Block for the first message, take what else is queued, and if the batch is not
+            // full and nobody waits, sleep out the linger with the thread parked (not waiting
+            // on the channel, so appends meanwhile cost a queue push and no wake-up), then
+            // take the rest. A flush unparks early; a full batch never lingers.
             if open && pending.is_empty() && waiting.is_empty() {
                 match rx.recv_timeout(self.config.prune_every) {
                     Ok(m) => take(m, &mut pending, &mut waiting),
@@ -200,14 +207,10 @@ impl Writer {
                     Err(RecvTimeoutError::Disconnected) => open = false,
                 }
             }
-            let deadline = Instant::now() + self.config.linger;
-            while open && pending.len() < self.config.batch_max && waiting.is_empty() {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(m) => take(m, &mut pending, &mut waiting),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => open = false,
-                }
+            open &= drain(&rx, self.config.batch_max, &mut pending, &mut waiting);
+            if open && pending.len() < self.config.batch_max && waiting.is_empty() {
+                std::thread::park_timeout(self.config.linger);
+                open &= drain(&rx, self.config.batch_max, &mut pending, &mut waiting);
             }
             let result = if pending.is_empty() {
                 Ok(())
@@ -240,6 +243,24 @@ impl Writer {
             Err(e) => tracing::error!(error = %e, "audit retention failed"),
         }
     }
+}
+
+/// Takes queued messages until the batch is full or the queue empty; false once every
+/// sender is gone.
+fn drain(
+    rx: &Receiver<Message>,
+    batch_max: usize,
+    pending: &mut Vec<AuditRecord>,
+    waiting: &mut Vec<SyncSender<Result<(), String>>>,
+) -> bool {
+    while pending.len() < batch_max {
+        match rx.try_recv() {
+            Ok(m) => take(m, pending, waiting),
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
+    }
+    true
 }
 
 fn take(

@@ -12,7 +12,12 @@ fn record(i: u64, tenant: &str, outcome: &str, time_ms: u64) -> AuditRecord {
         trace_id: format!("trace_{i}"),
         tenant: tenant.into(),
         subject: "alice".into(),
-        tool: if i % 2 == 0 { "fs" } else { "text-analysis" }.into(),
+        tool: if i.is_multiple_of(2) {
+            "fs"
+        } else {
+            "text-analysis"
+        }
+        .into(),
         function: "f".into(),
         args_digest: "00".into(),
         arguments: None,
@@ -37,10 +42,14 @@ fn write(path: &Path, n: u64) {
     let log = AuditLog::open(path, AuditConfig::default()).unwrap_or_else(|e| panic!("{e}"));
     let now = cordon_audit::now_ms();
     for i in 1..=n {
-        let outcome = if i % 3 == 0 { "policy_denied" } else { "ok" };
+        let outcome = if i.is_multiple_of(3) {
+            "policy_denied"
+        } else {
+            "ok"
+        };
         log.append(record(
             i,
-            if i % 5 == 0 { "beta" } else { "acme" },
+            if i.is_multiple_of(5) { "beta" } else { "acme" },
             outcome,
             now,
         ));

@@ -122,7 +122,10 @@ pub async fn audit(settings: &Settings, cmd: AuditCommand) -> Result<ExitCode> {
                 .map_err(err)?;
             print(&records, json)?;
             let mut last = records.last().map_or(0, |r| r.seq);
-            while follow {
+            if !follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                     _ = tokio::signal::ctrl_c() => break,

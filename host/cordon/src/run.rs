@@ -176,7 +176,7 @@ fn apply_flags(args: &RunArgs, mut limits: Limits) -> Result<Limits> {
 
 /// What a command line names: a catalog tool, or a component file.
 pub(crate) enum Resolved {
-    Tool(Tool),
+    Tool(Box<Tool>),
     Component(LoadedComponent),
 }
 
@@ -245,7 +245,7 @@ pub(crate) fn resolve(
         .into());
     }
     let tool = catalog::load_tool(executor, &manifest, admit).map_err(wasm_error)?;
-    Ok(Resolved::Tool(tool))
+    Ok(Resolved::Tool(Box::new(tool)))
 }
 
 /// Writes what the guest wrote (stdout, then stderr) to this process's stderr, ending on a

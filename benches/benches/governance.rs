@@ -1,0 +1,138 @@
+//! The decision and the record around every call.
+//!
+//! - `policy/decide`: the default policy through the whole decision path: input built from
+//!   the call's grants and limits, serialized, run on the RVM, the answer decoded into a
+//!   `Decision`. Target: p50 under 10 µs.
+//! - `audit/append+commit`: records appended and committed (hash-chained, batched SQLite
+//!   transactions), amortised per record. Target: under 10 µs at 10,000 records/s.
+//!
+//! Besides criterion's estimates, each prints percentiles from individually timed runs
+//! (`p50`/`p99` lines) and a paced audit run at 10,000 records/s; BENCHMARKS.md records both.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use cordon_audit::{AuditConfig, AuditLog, AuditRecord};
+use cordon_core::{DirMode, Grants, Limits, Principal};
+use cordon_policy::{DecisionInput, Policy, RequestInput, ToolInput};
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn percentiles(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    eprintln!(
+        "{name}: p50 {:.2?}  p90 {:.2?}  p99 {:.2?}  ({} runs)",
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        samples.len()
+    );
+}
+
+fn policy(c: &mut Criterion) {
+    let policy = Policy::embedded().unwrap();
+    let principal = Principal::new("acme", "alice", ["developer"]);
+    let grants = Grants::builder()
+        .dir("/srv/ws", "/ws", DirMode::ReadWrite)
+        .scratch("/tmp")
+        .build();
+    let limits = Limits::default();
+    let args = json!({"path": "reports/q3.txt", "contents": "hello", "append": null});
+    let decide = || {
+        policy.decide(&DecisionInput {
+            principal: &principal,
+            tool: ToolInput {
+                name: "fs",
+                function: "files#write-file",
+                registered: true,
+                manifest: None,
+                command: None,
+            },
+            arguments: &args,
+            request: RequestInput::new(&grants, &limits),
+        })
+    };
+    assert!(decide().decision.allow);
+    c.bench_function("policy/decide", |b| b.iter(|| black_box(decide())));
+    let samples = (0..20_000)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(decide());
+            t.elapsed()
+        })
+        .collect();
+    percentiles("policy/decide", samples);
+}
+
+fn record(i: u64) -> AuditRecord {
+    AuditRecord {
+        time_ms: cordon_audit::now_ms(),
+        request_id: format!("req_{i:032x}"),
+        trace_id: format!("{i:032x}"),
+        tenant: "acme".into(),
+        subject: "alice".into(),
+        tool: "fs".into(),
+        function: "files#write-file".into(),
+        args_digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        arguments: None,
+        allowed: true,
+        reasons: vec![],
+        policy_hash: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae".into(),
+        backend: "wasm".into(),
+        outcome: "ok".into(),
+        violations: vec![],
+        wall_time_us: 15,
+        fuel_used: 1234,
+        peak_memory_bytes: 65536,
+        output_bytes: 12,
+    }
+}
+
+fn audit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(&dir.path().join("audit.db"), AuditConfig::default()).unwrap();
+    let mut i = 0;
+    c.bench_function("audit/append+commit", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                i += 1;
+                log.append(record(i));
+            }
+            log.flush().unwrap();
+            t.elapsed()
+        })
+    });
+
+    // Paced: 10,000 records at 10,000/s, as calls would arrive; each append is timed on
+    // the caller's side, then the time until the last one is committed.
+    let paced = AuditLog::open(&dir.path().join("paced.db"), AuditConfig::default()).unwrap();
+    let start = Instant::now();
+    let mut samples = Vec::with_capacity(10_000);
+    for n in 0..10_000u64 {
+        let due = start + Duration::from_micros(100 * n);
+        while Instant::now() < due {
+            std::hint::spin_loop();
+        }
+        let t = Instant::now();
+        paced.append(record(n));
+        samples.push(t.elapsed());
+    }
+    let sent = start.elapsed();
+    let t = Instant::now();
+    paced.flush().unwrap();
+    eprintln!(
+        "audit/paced-10k-per-s: 10,000 records sent in {sent:.2?}, all committed {:.2?} after the last",
+        t.elapsed()
+    );
+    percentiles("audit/append (caller side, paced)", samples);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(5));
+    targets = policy, audit
+}
+criterion_main!(benches);
