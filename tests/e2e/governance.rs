@@ -2,6 +2,7 @@
 //! admission, decisions at use, the audit trail and its verification, hot policy reloads.
 
 use super::*;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 fn audit_json(env: &Env, args: &[&str]) -> Vec<Value> {
     let out = env
@@ -370,14 +371,25 @@ fn policy_edits_under_load_change_later_decisions_and_fail_no_call() {
         &["--policy-dir", policies.path().to_str().unwrap()],
     );
     let server = std::sync::Arc::new(server);
-    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let denied_seen = std::sync::Arc::new(AtomicBool::new(false));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // Workers stop when this test ends, even by a failed assertion.
+    struct StopOnDrop(std::sync::Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let _stop_workers = StopOnDrop(stop.clone());
+    // Workers call until told to stop; the main thread edits the policy meanwhile.
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let server = server.clone();
-            let calls = calls.clone();
+            let (server, calls) = (server.clone(), calls.clone());
+            let (denied_seen, stop) = (denied_seen.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut seen = Vec::new();
-                for _ in 0..250 {
+                while !stop.load(Ordering::Relaxed) {
                     let (status, v) = server.call(
                         "POST",
                         "/v1/tools/text-analysis/call",
@@ -387,29 +399,36 @@ fn policy_edits_under_load_change_later_decisions_and_fail_no_call() {
                     );
                     let outcome = match status {
                         200 => "ok",
-                        403 if v["error"]["code"] == json!("policy_denied") => "denied",
+                        403 if v["error"]["code"] == json!("policy_denied") => {
+                            denied_seen.store(true, Ordering::Relaxed);
+                            "denied"
+                        }
                         _ => panic!("call failed: {status} {v}"),
                     };
                     seen.push(outcome);
-                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    calls.fetch_add(1, Ordering::Relaxed);
                 }
                 seen
             })
         })
         .collect();
-    // A quarter of the way in, break the policy (nothing may change), then take
-    // text-analysis away from developers.
-    while calls.load(std::sync::atomic::Ordering::Relaxed) < 200 {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    // After 200 calls, break the policy, and give the watcher time to see (and reject) it
+    // while calls go on; then take text-analysis away from developers.
+    wait_for("200 calls", &|| calls.load(Ordering::Relaxed) >= 200);
     std::fs::write(
         policies.path().join("cordon.rego"),
         "package cordon\nallow if {",
     )
     .unwrap();
-    while calls.load(std::sync::atomic::Ordering::Relaxed) < 300 {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    std::thread::sleep(Duration::from_millis(800));
+    let before_change = calls.load(Ordering::Relaxed);
     std::fs::copy(
         shipped.join("cordon.rego"),
         policies.path().join("cordon.rego"),
@@ -420,7 +439,16 @@ fn policy_edits_under_load_change_later_decisions_and_fail_no_call() {
         r#""developer": {"*": ["read", "write", "execute"]}"#,
         r#""developer": {"*": ["read", "write", "execute"], "text-analysis": []}"#,
     );
+    assert!(
+        data.contains(r#""text-analysis": []"#),
+        "data.json changed shape"
+    );
     std::fs::write(policies.path().join("data.json"), data).unwrap();
+    wait_for("the change to take effect", &|| {
+        denied_seen.load(Ordering::Relaxed)
+    });
+    wait_for("1,000 calls", &|| calls.load(Ordering::Relaxed) >= 1000);
+    stop.store(true, Ordering::Relaxed);
     let mut total = (0, 0);
     for w in workers {
         let seen = w.join().unwrap();
@@ -436,17 +464,30 @@ fn policy_edits_under_load_change_later_decisions_and_fail_no_call() {
         total.0 += first_denied;
         total.1 += seen.len() - first_denied;
     }
-    assert_eq!(total.0 + total.1, 1000);
+    assert!(total.0 + total.1 >= 1000, "{total:?}");
+    // Every call finished before the real edit was allowed: the broken edit changed nothing.
     assert!(
-        total.0 >= 300,
+        total.0 >= before_change,
         "the broken edit changed decisions: {total:?}"
     );
     assert!(total.1 > 0, "the change never took effect: {total:?}");
-    // The audit trail names both policy versions.
-    let mut hashes: Vec<String> = audit_json(&env, &["query"])
+    // Every call is on the record (the server commits within its 50 ms linger), and the
+    // records name both policy versions.
+    let calls = total.0 + total.1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let records = loop {
+        let records = audit_json(&env, &["query"]);
+        if records.len() >= calls || Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(records.len(), calls);
+    let mut hashes: Vec<&str> = records
         .iter()
-        .map(|r| r["policy_hash"].as_str().unwrap().to_owned())
+        .map(|r| r["policy_hash"].as_str().unwrap())
         .collect();
+    hashes.sort_unstable();
     hashes.dedup();
     assert_eq!(hashes.len(), 2, "{hashes:?}");
 }
