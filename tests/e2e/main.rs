@@ -701,7 +701,7 @@ fn the_server_survives_a_thousand_hostile_calls_and_serves_the_next() {
 fn the_server_answers_bad_requests_with_coded_errors() {
     let env = Env::new();
     let server = serve(&env, &tools_dir());
-    // /v1 needs a token: none, a malformed header or a forged token are refused.
+    // /v1 needs a token: none, or a forged one, is refused.
     let (status, v) = http(&server.addr, "GET", "/v1/tools", None, None);
     assert_eq!(
         (status, v["error"]["code"].clone()),
