@@ -316,13 +316,4 @@ impl AuditReader {
     pub fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, AuditError> {
         store::query(&self.conn, q)
     }
-
-    /// Removes records older than `cutoff_ms` now (retention does this on its own).
-    ///
-    /// # Errors
-    ///
-    /// A database error.
-    pub fn prune(&mut self, cutoff_ms: u64) -> Result<u64, AuditError> {
-        store::prune(&mut self.conn, cutoff_ms)
-    }
 }

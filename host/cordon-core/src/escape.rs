@@ -43,11 +43,6 @@ impl EscapeKind {
         EscapeKind::SensitivePath,
         EscapeKind::NetworkEgress,
     ];
-
-    /// Parses a label value.
-    pub fn from_label(label: &str) -> Option<EscapeKind> {
-        EscapeKind::ALL.into_iter().find(|k| k.as_str() == label)
-    }
 }
 
 impl fmt::Display for EscapeKind {

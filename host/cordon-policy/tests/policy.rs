@@ -27,22 +27,25 @@ fn parse_rule(s: &str) -> HostRule {
     s.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The input for calling `fs`'s `function` with `args` and the standard grants.
+fn input<'a>(principal: &'a Principal, function: &'a str, args: &'a Value) -> DecisionInput<'a> {
+    DecisionInput {
+        principal,
+        tool: ToolInput {
+            name: "fs",
+            function,
+            registered: true,
+            manifest: None,
+            command: None,
+        },
+        arguments: args,
+        request: RequestInput::new(&grants(), &Limits::default()),
+    }
+}
+
 fn decide(policy: &Policy, roles: &[&str], function: &str, args: Value) -> cordon_core::Decision {
     let principal = Principal::new("acme", "alice", roles.iter().copied());
-    policy
-        .decide(&DecisionInput {
-            principal: &principal,
-            tool: ToolInput {
-                name: "fs",
-                function,
-                registered: true,
-                manifest: None,
-                command: None,
-            },
-            arguments: &args,
-            request: RequestInput::new(&grants(), &Limits::default()),
-        })
-        .decision
+    policy.decide(&input(&principal, function, &args)).decision
 }
 
 fn load(dir: &Path) -> Policy {
@@ -164,18 +167,7 @@ fn rvm_and_interpreter_agree_on_the_shipped_policy() {
     ];
     for (roles, function, args) in cases {
         let principal = Principal::new("acme", "alice", roles.iter().copied());
-        let input = DecisionInput {
-            principal: &principal,
-            tool: ToolInput {
-                name: "fs",
-                function,
-                registered: true,
-                manifest: None,
-                command: None,
-            },
-            arguments: &args,
-            request: RequestInput::new(&grants(), &Limits::default()),
-        };
+        let input = input(&principal, function, &args);
         let rvm = policy.decide(&input).decision;
         engine.set_input(
             regorus::Value::from_json_str(&serde_json::to_string(&input).unwrap_or_default())
