@@ -20,19 +20,59 @@ package cordon
 import rego.v1
 
 # --- The answer -------------------------------------------------------------------------
+# Most calls are allowed, so the answer has a fast path: `clear` holds only when nothing
+# could deny the call, and then no reason or violation needs building. Anything else takes
+# the full path, which builds every reason and violation and decides `allow` from them.
+# `clear` must never hold where the full path would deny; the tests check both agree.
+
+decision := {
+	"allow": true,
+	"reasons": [],
+	"violations": [],
+	"grants": grants,
+	"limits": limits,
+	"backend": backend,
+} if clear
 
 decision := {
 	"allow": allow,
 	"reasons": sort([r | some r in reasons]),
 	"violations": [v | some v in violations],
-	"grants": {
-		"dirs": [d | some d in granted_dirs],
-		"env": sort([e | some e in granted_env]),
-		"hosts": sort([h | some h in granted_hosts]),
-		"scratch": scratch_granted,
-	},
+	"grants": grants,
 	"limits": limits,
 	"backend": backend,
+} if not clear
+
+# Nothing against the call: the permission is held, the tenant is enabled, a native command
+# is on the allow-list, and no path-named argument so much as looks like leaving its
+# directory (absolute, home-relative or containing ".."; the full path judges those).
+clear if {
+	is_string(input.tool.function)
+	required_permission in permissions
+	not tenant.disabled == true
+	command_clear
+	not path_suspect
+}
+
+command_clear if not is_string(input.tool.command)
+
+command_clear if {
+	input.tool.command in data.commands.allowed
+	not input.tool.command in data.commands.blocked
+}
+
+path_suspect if {
+	some name, value in input.arguments
+	is_string(value)
+	strings.any_prefix_match(value, ["/", "~"])
+	path_name(name)
+}
+
+path_suspect if {
+	some name, value in input.arguments
+	is_string(value)
+	contains(value, "..")
+	path_name(name)
 }
 
 default allow := false
@@ -137,10 +177,7 @@ path_arguments[name] := value if {
 
 path_name(name) if data.paths.argument_names[name]
 
-path_name(name) if {
-	some suffix in data.paths.argument_suffixes
-	endswith(name, suffix)
-}
+path_name(name) if strings.any_suffix_match(name, data.paths.argument_suffixes)
 
 violations contains v if {
 	some name, value in path_arguments
@@ -198,32 +235,26 @@ within(path, root) if startswith(path, concat("", [trim_suffix(root, "/"), "/"])
 
 # --- What: grants -----------------------------------------------------------------------
 
-can_write if "write" in permissions
-
-granted_dirs contains {"guest": d.guest, "mode": "rw"} if {
-	some d in input.request.dirs
-	d.mode == "rw"
-	can_write
+grants := {
+	"dirs": [{"guest": d.guest, "mode": object.get(dir_modes, d.mode, "ro")} | some d in input.request.dirs],
+	"env": sort([name | some name in granted_env]),
+	"hosts": sort([h | some h in granted_hosts]),
+	"scratch": scratch_granted,
 }
 
-granted_dirs contains {"guest": d.guest, "mode": "ro"} if {
-	some d in input.request.dirs
-	not writable(d)
-}
+# A directory keeps the mode requested only if the principal may write; else read-only.
+dir_modes := {"ro": "ro", "rw": "rw"} if "write" in permissions
 
-writable(d) if {
-	d.mode == "rw"
-	can_write
-}
+default dir_modes := {"ro": "ro", "rw": "ro"}
 
 granted_env contains name if {
-	some name in input.request.env
 	env_allowed
+	some name in input.request.env
 }
 
 granted_hosts contains h.rule if {
-	some h in input.request.hosts
 	network_allowed
+	some h in input.request.hosts
 	not h.host in data.network.blocked_hosts
 }
 
@@ -234,9 +265,9 @@ scratch_granted if is_string(input.request.scratch)
 # --- How much: limits -------------------------------------------------------------------
 # Each requested limit, lowered to the tenant's ceiling where it has one.
 
-limits := {key: min([value, tenant.limits[key]]) |
+limits := {key: min([value, ceiling]) |
 	some key, value in input.request.limits
-	tenant.limits[key]
+	ceiling := tenant.limits[key]
 }
 
 # --- Where: backend ---------------------------------------------------------------------

@@ -214,6 +214,54 @@ test_a_blocked_command_is_denied_at_call_time_too if {
 	d.reasons == [`Blocked tool "curl" in tool "net"`]
 }
 
+# --- The fast path ----------------------------------------------------------------------
+# `clear` lets a plain call skip building reasons; it must never hold where the full path
+# denies, and it should hold for the plain calls that make up most traffic.
+
+fast_path_agrees if not cordon.clear
+
+fast_path_agrees if {
+	cordon.clear
+	cordon.allow
+	count(cordon.reasons) == 0
+	count(cordon.violations) == 0
+}
+
+test_the_fast_path_never_allows_what_the_full_path_denies if {
+	every i in [
+		read_call(["guest"]),
+		write_call(["guest"]),
+		write_call(["developer"]),
+		read_call(["root"]),
+		read_call([]),
+		path_call("docs/a.txt"),
+		path_call("docs/../../etc/shadow"),
+		path_call(`..\secret`),
+		path_call("/ws/a.txt"),
+		path_call("/srv/ws/a.txt"),
+		path_call("/etc/passwd"),
+		path_call("~/.ssh/id_rsa"),
+		call(["admin"], "fs", "files#search", {"root_dir": "/etc"}),
+		call(["admin"], "fs", "files#search", {"pattern": "../x"}),
+		json.patch(call(["admin"], "net", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "curl"}]),
+		json.patch(call(["admin"], "x", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "perl"}]),
+		{},
+	] {
+		fast_path_agrees with input as i
+	}
+}
+
+test_plain_calls_take_the_fast_path if {
+	cordon.clear with input as read_call(["guest"])
+	cordon.clear with input as write_call(["developer"])
+	cordon.clear with input as call(["admin"], "fs", "files#search", {"pattern": "../x"})
+}
+
+test_a_disabled_tenant_leaves_the_fast_path if {
+	tenants := {"*": {"limits": {}}, "acme": {"disabled": true, "limits": {}}}
+	not cordon.clear with input as read_call(["admin"]) with data.tenants as tenants
+}
+
 # --- Admission --------------------------------------------------------------------------
 
 test_admission_allows_a_plain_component if {

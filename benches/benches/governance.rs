@@ -1,8 +1,9 @@
 //! The decision and the record around every call.
 //!
-//! - `policy/decide`: the default policy through the whole decision path: input built from
-//!   the call's grants and limits, serialized, run on the RVM, the answer decoded into a
-//!   `Decision`. Target: p50 under 10 µs.
+//! - `policy/decide`: the default policy through the whole decision path as a call takes
+//!   it: input built from the principal, the `fs` tool's manifest (prepared once, as the
+//!   host does), the arguments and the call's grants and limits; run on the RVM; the answer
+//!   decoded into a `Decision`. Target: p50 under 10 µs.
 //! - `audit/append+commit`: records appended and committed (hash-chained, batched SQLite
 //!   transactions), amortised per record. Target: under 10 µs at 10,000 records/s.
 //!
@@ -13,7 +14,7 @@
 
 use cordon_audit::{AuditConfig, AuditLog, AuditRecord};
 use cordon_core::{DirMode, Grants, Limits, Principal};
-use cordon_policy::{DecisionInput, Policy, RequestInput, ToolInput};
+use cordon_policy::{DecisionInput, Policy, PolicyValue, RequestInput, ToolInput};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::hint::black_box;
@@ -40,6 +41,9 @@ fn policy(c: &mut Criterion) {
         .build();
     let limits = Limits::default();
     let args = json!({"path": "reports/q3.txt", "contents": "hello", "append": null});
+    let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../components/fs/tool.toml");
+    let manifest = cordon_wasm::Manifest::load(std::path::Path::new(manifest_path)).unwrap();
+    let manifest = PolicyValue::from_json(&serde_json::to_value(&manifest).unwrap());
     let decide = || {
         policy.decide(&DecisionInput {
             principal: &principal,
@@ -47,7 +51,7 @@ fn policy(c: &mut Criterion) {
                 name: "fs",
                 function: "files#write-file",
                 registered: true,
-                manifest: None,
+                manifest: Some(&manifest),
                 command: None,
             },
             arguments: &args,

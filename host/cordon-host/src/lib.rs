@@ -11,10 +11,13 @@
 //! ```
 
 mod escapes;
+mod manifests;
 mod redact;
 
 pub use escapes::EscapeCounter;
 pub use redact::redact;
+
+use manifests::PreparedManifests;
 
 use cordon_audit::{AuditLog, AuditRecord, digest_json, now_ms};
 use cordon_core::{
@@ -88,6 +91,7 @@ pub struct Host {
     policy: Arc<Policy>,
     audit: AuditLog,
     escapes: EscapeCounter,
+    manifests: PreparedManifests,
     options: HostOptions,
 }
 
@@ -104,6 +108,7 @@ impl Host {
             policy,
             audit,
             escapes: EscapeCounter::default(),
+            manifests: PreparedManifests::default(),
             options,
         }
     }
@@ -199,7 +204,7 @@ impl Host {
         };
         let (manifest, command) = match call.target {
             Target::Tool(t) => (
-                Some(&t.manifest_json),
+                Some(self.manifests.get(t)),
                 t.manifest.native.as_ref().map(|n| n.command_name()),
             ),
             Target::Component(_) => (None, None),
@@ -210,7 +215,7 @@ impl Host {
                 name: call.target.name(),
                 function: &function.name,
                 registered: matches!(call.target, Target::Tool(_)),
-                manifest,
+                manifest: manifest.as_ref(),
                 command,
             },
             arguments: call.arguments,

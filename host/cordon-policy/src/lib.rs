@@ -40,8 +40,8 @@ mod testing;
 
 pub use compiled::{ADMISSION_RULE, CompiledPolicy, DECISION_RULE};
 pub use input::{
-    AdmissionInput, AdmissionTool, DecisionInput, RequestInput, RequestedDir, RequestedHost,
-    RequestedLimits, ToolInput,
+    AdmissionInput, AdmissionTool, DecisionInput, PolicyValue, RequestInput, RequestedDir,
+    RequestedHost, RequestedLimits, ToolInput,
 };
 pub use source::{PolicyFile, PolicySource};
 pub use testing::{TestOutcome, TestResult, run_tests};
@@ -188,27 +188,18 @@ impl Policy {
 
     /// Decides one call. Never fails: anything but a well-formed answer is a denial.
     pub fn decide(&self, input: &DecisionInput<'_>) -> Verdict {
-        match serde_json::to_value(input) {
-            Ok(json) => self.decide_value(json),
-            Err(e) => Verdict {
-                decision: Decision::deny(format!("cannot build the policy input: {e}")),
-                policy_hash: self.hash(),
-            },
-        }
+        self.decide_value(input.to_value())
     }
 
     /// [`Policy::decide`] for an input document given as JSON (`cordon policy eval`).
     pub fn decide_json(&self, input: &serde_json::Value) -> Verdict {
-        self.decide_value(input.clone())
+        self.decide_value(input::json_value(input))
     }
 
-    fn decide_value(&self, input: serde_json::Value) -> Verdict {
+    fn decide_value(&self, input: regorus::Value) -> Verdict {
         let current = self.current();
-        let decision = decode(
-            current.compiled.eval(Entry::Decision, input.into()),
-            DECISION_RULE,
-        )
-        .unwrap_or_else(Decision::deny);
+        let decision = decode(current.compiled.eval(Entry::Decision, input), DECISION_RULE)
+            .unwrap_or_else(Decision::deny);
         Verdict {
             decision,
             policy_hash: current.hash.clone(),
@@ -232,7 +223,7 @@ impl Policy {
         decode(
             current
                 .compiled
-                .eval(Entry::Admission, input.clone().into()),
+                .eval(Entry::Admission, input::json_value(input)),
             ADMISSION_RULE,
         )
         .unwrap_or_else(|reason| Admission {
