@@ -20,19 +20,6 @@ package cordon
 import rego.v1
 
 # --- The answer -------------------------------------------------------------------------
-# Most calls are allowed, so the answer has a fast path: `clear` holds only when nothing
-# could deny the call, and then no reason or violation needs building. Anything else takes
-# the full path, which builds every reason and violation and decides `allow` from them.
-# `clear` must never hold where the full path would deny; the tests check both agree.
-
-decision := {
-	"allow": true,
-	"reasons": [],
-	"violations": [],
-	"grants": grants,
-	"limits": limits,
-	"backend": backend,
-} if clear
 
 decision := {
 	"allow": allow,
@@ -41,11 +28,28 @@ decision := {
 	"grants": grants,
 	"limits": limits,
 	"backend": backend,
-} if not clear
+}
 
-# Nothing against the call: the permission is held, the tenant is enabled, a native command
-# is on the allow-list, and no path-named argument so much as looks like leaving its
-# directory (absolute, home-relative or containing ".."; the full path judges those).
+default allow := false
+
+# Allowed only on positive evidence: a permission held, and nothing against it. Anything
+# missing from the input leaves `allow` at its default.
+allow if {
+	required_permission in permissions
+	count(reasons) == 0
+	count(violations) == 0
+}
+
+# Most calls are allowed, and checking every reason rule against them is most of a
+# decision's cost. `clear` is the cheap test that none of the reason rules below can fire;
+# each of them starts with `not clear`, so on a plain call they stop at once. A reason rule
+# added without that guard is simply evaluated on every call: safe, only slower.
+# (`test_the_fast_path_never_allows_what_the_full_path_denies` checks `clear` stays honest.)
+#
+# It holds when the permission is held, the tenant is enabled, a native command is on the
+# allow-list, and no path-named argument so much as looks like leaving its directory
+# (absolute, home-relative or containing ".."; the path rules skip their loops unless one
+# does).
 clear if {
 	is_string(input.tool.function)
 	required_permission in permissions
@@ -75,15 +79,6 @@ path_suspect if {
 	path_name(name)
 }
 
-default allow := false
-
-# Allowed only on positive evidence: a permission held, and nothing against it. Anything
-# missing from the input leaves `allow` at its default.
-allow if {
-	required_permission in permissions
-	count(reasons) == 0
-	count(violations) == 0
-}
 
 # --- Who: roles and permissions ---------------------------------------------------------
 
@@ -129,6 +124,7 @@ tenant := object.get(data.tenants, input.principal.tenant, data.tenants["*"])
 # --- Why not ----------------------------------------------------------------------------
 
 reasons contains msg if {
+	not clear
 	count(known_roles) == 0
 	msg := sprintf(
 		"principal %s/%s holds no role this policy knows (holds %v; known: %v)",
@@ -137,6 +133,7 @@ reasons contains msg if {
 }
 
 reasons contains msg if {
+	not clear
 	count(known_roles) > 0
 	not required_permission in permissions
 	msg := sprintf(
@@ -146,19 +143,23 @@ reasons contains msg if {
 }
 
 reasons contains "the input names no tool function" if {
+	not clear
 	not is_string(input.tool.function)
 }
 
 reasons contains msg if {
+	not clear
 	tenant.disabled == true
 	msg := sprintf("tenant %q is disabled", [input.principal.tenant])
 }
 
 reasons contains msg if {
+	not clear
 	some msg in command_refusals
 }
 
 reasons contains msg if {
+	not clear
 	some v in violations
 	msg := sprintf("argument %s: %s", [trim_prefix(v.operation, "argument "), v.reason])
 }
@@ -180,12 +181,14 @@ path_name(name) if data.paths.argument_names[name]
 path_name(name) if strings.any_suffix_match(name, data.paths.argument_suffixes)
 
 violations contains v if {
+	path_suspect
 	some name, value in path_arguments
 	".." in split(replace(value, "\\", "/"), "/")
 	v := violation("path_traversal", name, value, "climbs out of its directory with \"..\"")
 }
 
 violations contains v if {
+	path_suspect
 	some name, value in path_arguments
 	startswith(value, "/")
 	not granted_path(value)
@@ -194,12 +197,14 @@ violations contains v if {
 }
 
 violations contains v if {
+	path_suspect
 	some name, value in path_arguments
 	startswith(value, "~")
 	v := violation("absolute_path", name, value, "names a home directory, which is never granted")
 }
 
 violations contains v if {
+	path_suspect
 	some name, value in path_arguments
 	startswith(value, "/")
 	not granted_path(value)
