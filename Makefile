@@ -44,6 +44,14 @@ $(STAMPS)/wasm-tools: | $(STAMPS)
 
 deps: $(STAMPS)/wasm-target $(STAMPS)/wasm-tools
 
+# The official MCP Python SDK drives the MCP end-to-end tests. It lives in a virtualenv:
+# Debian's system Python is externally managed.
+MCP_VENV := .cache/venv-mcp
+$(STAMPS)/mcp-python: | $(STAMPS)
+	@test -x $(MCP_VENV)/bin/python || python3 -m venv $(MCP_VENV) || { apt-get install -y -q python3-venv && python3 -m venv $(MCP_VENV); }
+	@$(MCP_VENV)/bin/python -c "import mcp" 2>/dev/null || $(MCP_VENV)/bin/pip install --quiet 'mcp>=2.3,<3'
+	@touch $@
+
 # --- building -------------------------------------------------------------------------
 
 # Each tool directory holds tool.toml and the component, with its WIT (and docs) embedded.
@@ -71,7 +79,7 @@ build: components
 run: build
 	$(CORDON) serve
 
-test: build fixtures
+test: build fixtures $(STAMPS)/mcp-python
 	bash tests/run-all.sh
 
 bench: build fixtures

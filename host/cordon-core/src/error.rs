@@ -40,6 +40,9 @@ pub enum ErrorCode {
     StackOverflow,
     /// The guest wrote more to stdout or stderr than its output cap allows.
     OutputLimit,
+    /// The caller cancelled the call (an MCP client's cancellation); the instance was
+    /// stopped where it was.
+    Cancelled,
     /// The guest trapped for another reason (unreachable, a panic, a bad memory access).
     Trap,
     /// The tool ran to completion and returned an error value of its own.
@@ -67,6 +70,7 @@ impl ErrorCode {
             ErrorCode::MemoryLimit => "memory_limit",
             ErrorCode::StackOverflow => "stack_overflow",
             ErrorCode::OutputLimit => "output_limit",
+            ErrorCode::Cancelled => "cancelled",
             ErrorCode::Trap => "trap",
             ErrorCode::ToolError => "tool_error",
             ErrorCode::Internal => "internal",
@@ -89,7 +93,8 @@ impl ErrorCode {
             | ErrorCode::DeadlineExceeded
             | ErrorCode::MemoryLimit
             | ErrorCode::StackOverflow
-            | ErrorCode::OutputLimit => ErrorClass::LimitHit,
+            | ErrorCode::OutputLimit
+            | ErrorCode::Cancelled => ErrorClass::LimitHit,
             ErrorCode::Trap | ErrorCode::ToolError => ErrorClass::GuestFault,
             ErrorCode::Internal | ErrorCode::BackendUnavailable => ErrorClass::Internal,
         }
@@ -112,7 +117,7 @@ pub enum ErrorClass {
     /// A boundary refused the call: credentials, policy, a path escape, a read-only grant,
     /// a network host (exit 3).
     Refused,
-    /// A resource limit stopped the call (exit 4).
+    /// A resource limit, or the caller, stopped the call (exit 4).
     LimitHit,
     /// The guest failed: it trapped or returned an error (exit 5).
     GuestFault,

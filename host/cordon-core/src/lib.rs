@@ -32,6 +32,7 @@ mod outcome;
 mod principal;
 mod size;
 mod tool_name;
+pub mod trace;
 
 pub use decision::{Backend, DecidedDir, DecidedGrants, DecidedLimits, Decision};
 pub use error::{ApiError, ErrorClass, ErrorCode};

@@ -13,9 +13,11 @@
 mod escapes;
 mod manifests;
 mod redact;
+mod runtime;
 
 pub use escapes::EscapeCounter;
 pub use redact::redact;
+pub use runtime::{Runtime, ToolCall};
 
 use manifests::PreparedManifests;
 
@@ -32,6 +34,7 @@ use cordon_wasm::{Executor, LoadedComponent, Manifest};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// What is called: a catalog tool (with its manifest), or a bare component by path.
 #[derive(Clone, Copy)]
@@ -76,6 +79,9 @@ pub struct Call<'a> {
     pub limits: Limits,
     /// The caller's trace id, if it sent one (W3C `traceparent`); else one is made.
     pub trace_id: Option<String>,
+    /// Cancelled by the caller (an MCP `notifications/cancelled`): the instance is stopped
+    /// and the call ends with `cancelled`.
+    pub cancel: Option<CancellationToken>,
 }
 
 /// Host-wide settings for calls.
@@ -202,25 +208,14 @@ impl Host {
             Target::Tool(t) => t.manifest.grants_for(call.offered),
             Target::Component(_) => call.offered,
         };
-        let (manifest, command) = match call.target {
-            Target::Tool(t) => (
-                Some(self.manifests.get(t)),
-                t.manifest.native.as_ref().map(|n| n.command_name()),
-            ),
-            Target::Component(_) => (None, None),
-        };
-        let verdict = self.policy.decide(&DecisionInput {
-            principal: call.principal,
-            tool: ToolInput {
-                name: call.target.name(),
-                function: &function.name,
-                registered: matches!(call.target, Target::Tool(_)),
-                manifest: manifest.as_ref(),
-                command,
-            },
-            arguments: call.arguments,
-            request: RequestInput::new(&requested, &call.limits),
-        });
+        let verdict = self.decide(
+            call.principal,
+            call.target,
+            &function.name,
+            call.arguments,
+            &requested,
+            &call.limits,
+        );
         let decision = verdict.decision;
         audit.policy_hash = verdict.policy_hash.to_string();
         audit.allowed = decision.allow;
@@ -257,16 +252,25 @@ impl Host {
 
         let grants = narrow(requested, &decision);
         let limits = lower(call.limits, &decision);
-        let result = self
-            .executor
-            .call(
-                component,
-                Some(&function.name),
-                call.arguments,
-                &grants,
-                &limits,
-            )
-            .await;
+        let run = self.executor.call(
+            component,
+            Some(&function.name),
+            call.arguments,
+            &grants,
+            &limits,
+        );
+        // Dropping the executor's future drops the instance's store: the guest stops at
+        // its next epoch check or host call, and the record below still says what happened.
+        let result = match &call.cancel {
+            Some(cancel) => tokio::select! {
+                r = run => r,
+                () = cancel.cancelled() => Err(CallError::new(
+                    ErrorCode::Cancelled,
+                    "the caller cancelled the call; the instance was stopped".to_owned(),
+                )),
+            },
+            None => run.await,
+        };
         match result {
             Ok(mut out) => {
                 out.receipt.request_id = request_id;
@@ -279,6 +283,61 @@ impl Host {
             }
             Err(e) => Err(self.finish_err(audit, stamp(e, "wasm"))),
         }
+    }
+
+    /// Whether policy would let `principal` call `function` of catalog tool `tool` with
+    /// no arguments and what its manifest gives every call: what a tool listing shows
+    /// (MCP `tools/list`). Nothing runs, nothing is recorded; the call itself is decided
+    /// again with its real arguments.
+    pub fn permits(
+        &self,
+        principal: &Principal,
+        tool: &Tool,
+        function: &str,
+        limits: &Limits,
+    ) -> bool {
+        let requested = tool.manifest.grants_for(Grants::default());
+        let no_arguments = Value::Object(serde_json::Map::new());
+        self.decide(
+            principal,
+            Target::Tool(tool),
+            function,
+            &no_arguments,
+            &requested,
+            limits,
+        )
+        .decision
+        .allow
+    }
+
+    fn decide(
+        &self,
+        principal: &Principal,
+        target: Target<'_>,
+        function: &str,
+        arguments: &Value,
+        requested: &Grants,
+        limits: &Limits,
+    ) -> cordon_policy::Verdict {
+        let (manifest, command) = match target {
+            Target::Tool(t) => (
+                Some(self.manifests.get(t)),
+                t.manifest.native.as_ref().map(|n| n.command_name()),
+            ),
+            Target::Component(_) => (None, None),
+        };
+        self.policy.decide(&DecisionInput {
+            principal,
+            tool: ToolInput {
+                name: target.name(),
+                function,
+                registered: matches!(target, Target::Tool(_)),
+                manifest: manifest.as_ref(),
+                command,
+            },
+            arguments,
+            request: RequestInput::new(requested, limits),
+        })
     }
 
     /// Counts a failed call's violations, records it, and hands the error back.

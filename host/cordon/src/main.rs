@@ -12,13 +12,14 @@
 
 mod audit;
 mod config;
+mod mcp;
 mod policy;
 mod run;
 mod serve;
 mod token;
 mod tools;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,8 +53,10 @@ enum Command {
     /// List and inspect tools.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
-    /// Serve the HTTP API.
+    /// Serve the HTTP API and MCP over Streamable HTTP (`/mcp`).
     Serve(serve::ServeArgs),
+    /// Serve MCP over stdio, for clients that launch a command.
+    Mcp(mcp::McpArgs),
     /// Test and evaluate Rego policy.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -149,6 +152,25 @@ impl Settings {
         ))
     }
 
+    /// The host and the catalog it serves (`cordon serve`, `cordon mcp`). Tools that fail
+    /// to load or are refused admission are skipped with a warning.
+    pub fn runtime(&self) -> Result<cordon_host::Runtime> {
+        let host = self.host()?;
+        let (catalog, failures) =
+            cordon_wasm::catalog::Catalog::load(host.executor(), &self.tools_dir, &|m, c| {
+                host.admit(m, c)
+            })
+            .with_context(|| format!("cannot load tools from {}", self.tools_dir.display()))?;
+        for (path, err) in &failures {
+            tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
+        }
+        Ok(cordon_host::Runtime {
+            host,
+            catalog,
+            limits: self.file.limits()?,
+        })
+    }
+
     /// Who local CLI calls run as: the `[local]` principal, with any flags applied.
     pub fn local_principal(
         &self,
@@ -198,6 +220,7 @@ fn main() -> ExitCode {
                 Command::Run(args) => run::run(&settings, *args).await,
                 Command::Tools(cmd) => tools::tools(&settings, cmd).await,
                 Command::Serve(args) => serve::serve(&settings, args).await,
+                Command::Mcp(args) => mcp::mcp(&settings, args).await,
                 Command::Policy(cmd) => policy::policy(&settings, cmd),
                 Command::Audit(cmd) => audit::audit(&settings, cmd).await,
                 Command::Token(cmd) => token::token(&settings, cmd),

@@ -292,6 +292,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
             offered,
             limits,
             trace_id: None,
+            cancel: None,
         })
         .await;
     // The record is committed before this process exits, whatever the outcome.

@@ -1,6 +1,6 @@
-//! `cordon serve`: the HTTP API (a first slice: health, the catalog, synchronous calls,
-//! escape metrics). `/v1` requires a bearer token; every call goes through policy and the
-//! audit log. MCP, rate limits and the panel arrive with the serving issue.
+//! `cordon serve`: the HTTP API (health, the catalog, synchronous calls, escape metrics)
+//! and MCP over Streamable HTTP at `/mcp`. Both require a bearer token (unless started
+//! with `--no-auth` on loopback); every call goes through policy and the audit log.
 
 use crate::Settings;
 use crate::tools::function_json;
@@ -11,28 +11,35 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use cordon_core::{CallError, ErrorClass, ErrorCode, Grants, Limits, Principal};
-use cordon_host::{Call, Host, Target};
+use cordon_core::{CallError, ErrorClass, ErrorCode, Principal};
+use cordon_host::{Runtime, ToolCall};
 use cordon_identity::TokenStore;
-use cordon_wasm::catalog::Catalog;
+use cordon_mcp::McpServer;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Only loopback addresses are accepted until authentication lands.
+    /// Address to listen on. Only loopback addresses are accepted until TLS lands.
     #[arg(long, env = "CORDON_LISTEN")]
     listen: Option<String>,
+    /// Serve without bearer tokens: every request runs as the local principal (`[local]`
+    /// in cordon.toml). For a desktop MCP client on this machine only; loopback only.
+    #[arg(long)]
+    no_auth: bool,
 }
 
 struct AppState {
-    host: Host,
-    catalog: Catalog,
+    runtime: Arc<Runtime>,
     tokens: TokenStore,
-    limits: Limits,
+    /// `--no-auth`: who every request runs as instead of a token's owner.
+    anonymous: Option<Principal>,
 }
 
 /// The uniform error body: `{"error": {code, message, request_id}}`.
@@ -70,7 +77,24 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn app(state: Arc<AppState>) -> Router {
+fn app(state: Arc<AppState>, shutdown: &CancellationToken) -> Router {
+    let runtime = state.runtime.clone();
+    // rmcp checks `Host` against this list (DNS-rebinding protection: a web page whose name
+    // resolves to 127.0.0.1 still sends its own name) and answers 403 otherwise.
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"])
+        .with_cancellation_token(shutdown.child_token());
+    let mcp = StreamableHttpService::new(
+        move || Ok(McpServer::for_http(runtime.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let mcp = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate_mcp,
+        ));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
@@ -78,6 +102,25 @@ fn app(state: Arc<AppState>) -> Router {
         .route("/v1/tools/{name}", get(describe_tool))
         .route("/v1/tools/{name}/call", post(call_tool))
         .with_state(state)
+        .merge(mcp)
+}
+
+/// MCP requests carry the caller's [`Principal`] in their extensions; the MCP server
+/// refuses a request without one.
+async fn authenticate_mcp(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match Authenticated::from_request_parts(&mut parts, &state).await {
+        Ok(Authenticated(principal)) => {
+            parts.extensions.insert(principal);
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> String {
@@ -85,7 +128,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
         "# HELP cordon_sandbox_escape_attempts_total Refused attempts to cross a sandbox boundary.\n\
          # TYPE cordon_sandbox_escape_attempts_total counter\n",
     );
-    for (kind, n) in state.host.escapes().snapshot() {
+    for (kind, n) in state.runtime.host.escapes().snapshot() {
         out.push_str(&format!(
             "cordon_sandbox_escape_attempts_total{{kind=\"{kind}\"}} {n}\n"
         ));
@@ -103,6 +146,9 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(principal) = &state.anonymous {
+            return Ok(Authenticated(principal.clone()));
+        }
         let unauthenticated =
             |m: &str| ApiError(CallError::new(ErrorCode::Unauthenticated, m.to_owned()));
         let header = parts
@@ -124,21 +170,14 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
     }
 }
 
-/// The trace id of a W3C `traceparent` header (`00-<trace id>-<span id>-<flags>`), if valid.
+/// The trace id of a W3C `traceparent` header, if valid.
 fn trace_id(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("traceparent")?.to_str().ok()?;
-    let mut parts = value.split('-');
-    let (_version, id) = (parts.next()?, parts.next()?);
-    let valid = id.len() == 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && id.bytes().any(|b| b != b'0');
-    valid.then(|| id.to_owned())
+    cordon_core::trace::trace_id_from_traceparent(headers.get("traceparent")?.to_str().ok()?)
 }
 
 async fn list_tools(State(state): State<Arc<AppState>>, _who: Authenticated) -> Json<Value> {
     let tools: Vec<Value> = state
+        .runtime
         .catalog
         .tools()
         .map(|t| json!({"name": t.manifest.name, "version": t.manifest.version, "description": t.manifest.description}))
@@ -151,7 +190,7 @@ async fn describe_tool(
     _who: Authenticated,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let tool = state.catalog.get(&name).ok_or_else(|| {
+    let tool = state.runtime.catalog.get(&name).ok_or_else(|| {
         ApiError(CallError::new(
             ErrorCode::NotFound,
             format!("no tool {name:?}"),
@@ -182,24 +221,15 @@ async fn call_tool(
 ) -> Result<Json<Value>, ApiError> {
     let Json(req) =
         body.map_err(|e| ApiError(CallError::new(ErrorCode::BadRequest, e.body_text())))?;
-    let tool = state.catalog.get(&name).ok_or_else(|| {
-        ApiError(CallError::new(
-            ErrorCode::NotFound,
-            format!("no tool {name:?}"),
-        ))
-    })?;
-    // HTTP offers no host directories: a call gets what its manifest gives every call
-    // (a scratch directory, outbound hosts), as far as policy grants it.
     let out = state
-        .host
-        .call(Call {
+        .runtime
+        .call_tool(ToolCall {
             principal: &principal,
-            target: Target::Tool(tool),
+            tool: &name,
             function: req.function.as_deref(),
             arguments: &req.arguments,
-            offered: Grants::default(),
-            limits: tool.manifest.limits(state.limits),
             trace_id: trace_id(&headers),
+            cancel: None,
         })
         .await
         .map_err(ApiError)?;
@@ -214,6 +244,13 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address"))?;
+    if args.no_auth && !addr.ip().is_loopback() {
+        return Err(CallError::new(
+            ErrorCode::BadRequest,
+            format!("refusing --no-auth on {addr}: without tokens only loopback is allowed"),
+        )
+        .into());
+    }
     if !addr.ip().is_loopback() {
         return Err(CallError::new(
             ErrorCode::BadRequest,
@@ -221,27 +258,23 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         )
         .into());
     }
-    let host = settings.host()?;
-    let (catalog, failures) = Catalog::load(host.executor(), &settings.tools_dir, &|m, c| {
-        host.admit(m, c)
-    })
-    .with_context(|| format!("cannot load tools from {}", settings.tools_dir.display()))?;
-    for (path, err) in &failures {
-        tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
-    }
+    let runtime = Arc::new(settings.runtime()?);
     let tokens = TokenStore::open(&settings.identity_path())
         .map_err(|e| CallError::new(e.code(), e.to_string()))?;
+    let anonymous = args
+        .no_auth
+        .then(|| settings.local_principal(None, None, Vec::new()));
     let state = Arc::new(AppState {
-        host,
-        catalog,
+        runtime,
         tokens,
-        limits: settings.file.limits()?,
+        anonymous,
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let names: Vec<_> = state
+        .runtime
         .catalog
         .tools()
         .map(|t| t.manifest.name.clone())
@@ -250,14 +283,24 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         "cordon serving on http://{local} ({} tools: {}; policy {} from {})",
         names.len(),
         names.join(", "),
-        &state.host.policy().hash()[..12],
-        state.host.policy().origin(),
+        &state.runtime.host.policy().hash()[..12],
+        state.runtime.host.policy().origin(),
     );
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async {
+    if let Some(p) = &state.anonymous {
+        eprintln!(
+            "authentication is OFF (--no-auth): every request runs as {}/{} with roles {:?}",
+            p.tenant, p.subject, p.roles
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let app = app(state.clone(), &shutdown);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
+            // Ends MCP sessions too; their open streams would otherwise hold the drain.
+            shutdown.cancel();
         })
         .await?;
-    state.host.flush_audit()?;
+    state.runtime.host.flush_audit()?;
     Ok(ExitCode::SUCCESS)
 }

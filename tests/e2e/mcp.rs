@@ -1,0 +1,205 @@
+//! MCP with clients nobody here wrote: the official MCP Python SDK (`pip install mcp`,
+//! installed by `make test` into `.cache/venv-mcp`) drives `cordon mcp` over stdio and
+//! `cordon serve`'s `/mcp` over Streamable HTTP. `tests/mcp/python_client.py` only speaks
+//! MCP and prints what it saw; the assertions are here.
+
+use super::*;
+
+fn python() -> PathBuf {
+    let p = repo().join(".cache/venv-mcp/bin/python");
+    assert!(
+        p.is_file(),
+        "the MCP Python SDK is not installed: run `make test` (it creates {})",
+        p.display()
+    );
+    p
+}
+
+/// Runs the SDK client; `transport` is `["stdio", command...]` or `["http", url, token]`.
+fn python_client(env: &Env, calls: &Value, transport: &[&str]) -> Value {
+    let script = repo().join("tests/mcp/python_client.py");
+    let mut args: Vec<String> = vec![script.display().to_string(), transport[0].to_owned()];
+    args.push(calls.to_string());
+    args.extend(transport[1..].iter().map(|s| (*s).to_owned()));
+    let out = Command::new(python())
+        .args(&args)
+        // The stdio server inherits this environment: the test's data and tools dirs.
+        .env_remove("CORDON_CONFIG")
+        .env("CORDON_DATA_DIR", env.data.path())
+        .env("CORDON_TOOLS_DIR", tools_dir())
+        .current_dir(env.ws.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the MCP Python SDK client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn tool_names(report: &Value) -> Vec<String> {
+    report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The calls both transports make: one that runs, one policy refuses for a guest (write),
+/// one whose path argument climbs out of the workspace.
+fn calls() -> Value {
+    json!([
+        ["text-analysis__sentiment", {"text": "I love this, it is great"}],
+        ["fs__write-file", {"path": "out.txt", "contents": "x"}],
+        ["fs__read-file", {"path": "../../etc/passwd"}],
+    ])
+}
+
+fn check_success(call: &Value) {
+    assert_eq!(call["is_error"], false, "{call}");
+    assert!(
+        call["structured"]["result"]["score"].as_f64().unwrap() > 0.0,
+        "{call}"
+    );
+    let receipt = &call["meta"]["cordon/receipt"];
+    assert!(
+        receipt["request_id"].as_str().unwrap().starts_with("req_"),
+        "{call}"
+    );
+    assert_eq!(receipt["backend"], "wasm");
+    assert!(receipt["fuel_used"].as_u64().unwrap() > 0, "{call}");
+    assert!(receipt["peak_memory_bytes"].as_u64().unwrap() > 0, "{call}");
+    assert!(receipt.get("wall_time_us").is_some(), "{call}");
+}
+
+/// A refusal is a tool error whose text names the code and the request id.
+fn check_refusal(call: &Value, code: &str) {
+    assert_eq!(call["is_error"], true, "{call}");
+    let text = call["text"].as_str().unwrap();
+    assert!(text.starts_with(&format!("{code}: ")), "{text}");
+    let request_id = call["meta"]["cordon/error"]["request_id"].as_str().unwrap();
+    assert!(text.contains(&format!("(request {request_id})")), "{text}");
+    assert_eq!(call["meta"]["cordon/error"]["code"], code);
+}
+
+#[test]
+fn the_python_sdk_over_stdio_lists_calls_and_sees_refusals() {
+    let env = Env::new();
+    let cordon = env!("CARGO_BIN_EXE_cordon");
+    let report = python_client(
+        &env,
+        &calls(),
+        &[
+            "stdio", cordon, "mcp", "--tenant", "acme", "--role", "guest",
+        ],
+    );
+    assert_eq!(report["server"], "cordon");
+    let names = tool_names(&report);
+    // A guest sees what it may call: reads and pure tools, not writes.
+    assert!(
+        names.contains(&"text-analysis__sentiment".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"fs__read-file".to_owned()), "{names:?}");
+    assert!(!names.contains(&"fs__write-file".to_owned()), "{names:?}");
+    let sentiment = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "text-analysis__sentiment")
+        .unwrap();
+    assert_eq!(
+        sentiment["input_schema"]["properties"]["text"]["type"],
+        "string"
+    );
+    assert!(
+        sentiment["description"]
+            .as_str()
+            .unwrap()
+            .contains("sentiment"),
+        "{sentiment}"
+    );
+
+    let results = report["calls"].as_array().unwrap();
+    check_success(&results[0]);
+    check_refusal(&results[1], "policy_denied");
+    check_refusal(&results[2], "path_escape");
+    assert_eq!(
+        results[2]["meta"]["cordon/error"]["violations"][0]["kind"],
+        "path_traversal"
+    );
+
+    // Every call, refused or not, is on the record under the guest's tenant.
+    let audit = env
+        .cordon()
+        .args(["audit", "query", "--tenant", "acme", "--json"])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    for call in results {
+        let id = call["meta"]["cordon/receipt"]["request_id"]
+            .as_str()
+            .unwrap();
+        assert!(audit.contains(id), "{id} not in the audit log:\n{audit}");
+    }
+}
+
+#[test]
+fn the_python_sdk_over_streamable_http_needs_a_token_and_runs_as_its_owner() {
+    let env = Env::new();
+    let server = serve(&env, &tools_dir());
+    let url = format!("http://{}/mcp", server.addr);
+
+    // No token: refused before MCP is spoken.
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/mcp",
+        Some(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
+        None,
+    );
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthenticated");
+
+    // A developer token: writes are listed; the traversal is still refused.
+    let report = python_client(&env, &calls(), &["http", &url, &server.token]);
+    let names = tool_names(&report);
+    assert!(names.contains(&"fs__write-file".to_owned()), "{names:?}");
+    let results = report["calls"].as_array().unwrap();
+    check_success(&results[0]);
+    check_refusal(&results[2], "path_escape");
+
+    // A guest token on another tenant sees less and is refused the write.
+    let guest = create_token(&env, "other", "guest");
+    let report = python_client(&env, &calls(), &["http", &url, &guest]);
+    assert!(!tool_names(&report).contains(&"fs__write-file".to_owned()));
+    check_refusal(&report["calls"][1], "policy_denied");
+}
+
+#[test]
+fn streamable_http_refuses_a_foreign_host_header() {
+    let env = Env::new();
+    let server = serve(&env, &tools_dir());
+    // A page on evil.example whose name resolves to 127.0.0.1 (DNS rebinding) still sends
+    // its own Host; rmcp answers 403.
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}}})
+    .to_string();
+    write!(
+        s,
+        "POST /mcp HTTP/1.1\r\nHost: evil.example:{}\r\nAuthorization: Bearer {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr.rsplit(':').next().unwrap(),
+        server.token,
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+}

@@ -1,0 +1,75 @@
+"""Drives Cordon's MCP server with the official MCP Python SDK (`pip install mcp`).
+
+The end-to-end tests (tests/e2e/mcp.rs) run this and check what it prints: one JSON
+document with the server's name, the tools it listed and the result of each call. The
+assertions live in the Rust test; this script only speaks MCP the way a real client does.
+
+Usage:
+    python_client.py stdio CALLS_JSON COMMAND [ARGS...]
+    python_client.py http CALLS_JSON URL TOKEN
+
+CALLS_JSON is a list of [tool name, arguments] pairs, called in order.
+"""
+
+import asyncio
+import json
+import sys
+
+import httpx2
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+
+async def drive(read, write, calls):
+    progress = []
+
+    async def on_progress(value, total, message):
+        progress.append({"progress": value, "total": total, "message": message})
+
+    async with ClientSession(read, write) as session:
+        init = await session.initialize()
+        listed = await session.list_tools()
+        results = []
+        for name, arguments in calls:
+            result = await session.call_tool(name, arguments, progress_callback=on_progress)
+            results.append(
+                {
+                    "name": name,
+                    "is_error": bool(result.is_error),
+                    "text": "".join(c.text for c in result.content if c.type == "text"),
+                    "structured": result.structured_content,
+                    "meta": result.meta,
+                }
+            )
+        return {
+            "server": init.server_info.name,
+            "protocol": init.protocol_version,
+            "tools": [
+                {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+                for t in listed.tools
+            ],
+            "calls": results,
+            "progress": progress,
+        }
+
+
+async def main(argv):
+    transport, calls = argv[1], json.loads(argv[2])
+    if transport == "stdio":
+        params = StdioServerParameters(command=argv[3], args=argv[4:])
+        async with stdio_client(params) as (read, write):
+            report = await drive(read, write, calls)
+    elif transport == "http":
+        url, token = argv[3], argv[4]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write):
+                report = await drive(read, write, calls)
+    else:
+        raise SystemExit(f"unknown transport {transport!r}")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv))
