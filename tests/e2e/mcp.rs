@@ -17,6 +17,10 @@ fn python() -> PathBuf {
 
 /// Runs the SDK client; `transport` is `["stdio", command...]` or `["http", url, token]`.
 fn python_client(env: &Env, calls: &Value, transport: &[&str]) -> Value {
+    python_client_with(env, &tools_dir(), calls, transport)
+}
+
+fn python_client_with(env: &Env, tools: &Path, calls: &Value, transport: &[&str]) -> Value {
     let script = repo().join("tests/mcp/python_client.py");
     let mut args: Vec<String> = vec![script.display().to_string(), transport[0].to_owned()];
     args.push(calls.to_string());
@@ -26,7 +30,7 @@ fn python_client(env: &Env, calls: &Value, transport: &[&str]) -> Value {
         // The stdio server inherits this environment: the test's data and tools dirs.
         .env_remove("CORDON_CONFIG")
         .env("CORDON_DATA_DIR", env.data.path())
-        .env("CORDON_TOOLS_DIR", tools_dir())
+        .env("CORDON_TOOLS_DIR", tools)
         .current_dir(env.ws.path())
         .output()
         .unwrap();
@@ -202,4 +206,83 @@ fn streamable_http_refuses_a_foreign_host_header() {
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+}
+
+#[test]
+fn a_long_call_reports_progress_and_a_cancelled_one_stops_and_is_audited() {
+    let env = Env::new();
+    // The hostile fixture's `sleep` and `spin`, with limits that would let them run for
+    // seconds (on tenant `local`, whose fuel ceiling is high enough).
+    let tools = tempfile::tempdir().unwrap();
+    let h = tools.path().join("hostile");
+    std::fs::create_dir(&h).unwrap();
+    std::fs::copy(fixture("hostile.wasm"), h.join("hostile.wasm")).unwrap();
+    std::fs::write(
+        h.join("tool.toml"),
+        "name = \"hostile\"\nversion = \"0\"\ndescription = \"attacks\"\ncomponent = \"hostile.wasm\"\n\
+         [capabilities]\n[limits]\ntimeout = \"60s\"\nfuel = 50_000_000_000\n",
+    )
+    .unwrap();
+    let cordon = env!("CARGO_BIN_EXE_cordon");
+    let started = Instant::now();
+    let report = python_client_with(
+        &env,
+        tools.path(),
+        &json!([
+            ["hostile__sleep", {"millis": 30000}, 2.5],
+            ["hostile__spin", {}, 0.5],
+        ]),
+        &[
+            "stdio",
+            cordon,
+            "mcp",
+            "--tenant",
+            "local",
+            "--role",
+            "developer",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(calls[0]["abandoned"], true, "{report}");
+    assert_eq!(calls[1]["abandoned"], true, "{report}");
+    // One progress notification a second while the sleep ran.
+    let progress = report["progress"].as_array().unwrap();
+    assert!(!progress.is_empty(), "{report}");
+    assert!(
+        progress[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hostile__sleep"),
+        "{report}"
+    );
+
+    // Both were stopped where they were and recorded as cancelled: the sleep after about
+    // 2.5 s of its 30, the spin (a busy loop only the epoch can interrupt) after 0.5 s.
+    let audit = env
+        .cordon()
+        .args([
+            "audit",
+            "query",
+            "--tenant",
+            "local",
+            "--outcome",
+            "cancelled",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let records: Vec<Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    for (r, most_us) in records.iter().zip([10_000_000, 5_000_000]) {
+        let wall = r["wall_time_us"].as_u64().unwrap();
+        assert!(wall > 0 && wall < most_us, "{r}");
+    }
 }

@@ -8,11 +8,14 @@ Usage:
     python_client.py stdio CALLS_JSON COMMAND [ARGS...]
     python_client.py http CALLS_JSON URL TOKEN
 
-CALLS_JSON is a list of [tool name, arguments] pairs, called in order.
+CALLS_JSON is a list of [tool name, arguments] or [tool name, arguments, timeout seconds],
+called in order. A call that outlives its timeout is abandoned the SDK's way: it raises and
+sends `notifications/cancelled`.
 """
 
 import asyncio
 import json
+import os
 import sys
 
 import httpx2
@@ -31,8 +34,17 @@ async def drive(read, write, calls):
         init = await session.initialize()
         listed = await session.list_tools()
         results = []
-        for name, arguments in calls:
-            result = await session.call_tool(name, arguments, progress_callback=on_progress)
+        for name, arguments, *timeout in calls:
+            try:
+                result = await session.call_tool(
+                    name,
+                    arguments,
+                    read_timeout_seconds=timeout[0] if timeout else None,
+                    progress_callback=on_progress,
+                )
+            except Exception as e:  # the SDK's timeout error, whatever its class
+                results.append({"name": name, "abandoned": True, "error": repr(e)})
+                continue
             results.append(
                 {
                     "name": name,
@@ -57,7 +69,10 @@ async def drive(read, write, calls):
 async def main(argv):
     transport, calls = argv[1], json.loads(argv[2])
     if transport == "stdio":
-        params = StdioServerParameters(command=argv[3], args=argv[4:])
+        # The SDK passes a server only a safe subset of the environment (as desktop
+        # clients do); Cordon's settings go through explicitly, like a client's "env".
+        env = {k: v for k, v in os.environ.items() if k.startswith("CORDON_")}
+        params = StdioServerParameters(command=argv[3], args=argv[4:], env=env)
         async with stdio_client(params) as (read, write):
             report = await drive(read, write, calls)
     elif transport == "http":

@@ -261,13 +261,20 @@ impl Host {
         );
         // Dropping the executor's future drops the instance's store: the guest stops at
         // its next epoch check or host call, and the record below still says what happened.
+        let started = std::time::Instant::now();
         let result = match &call.cancel {
             Some(cancel) => tokio::select! {
                 r = run => r,
-                () = cancel.cancelled() => Err(CallError::new(
-                    ErrorCode::Cancelled,
-                    "the caller cancelled the call; the instance was stopped".to_owned(),
-                )),
+                () = cancel.cancelled() => {
+                    let mut e = CallError::new(
+                        ErrorCode::Cancelled,
+                        "the caller cancelled the call; the instance was stopped".to_owned(),
+                    );
+                    let mut receipt = Receipt::nothing_ran(request_id.clone(), trace_id.clone(), "wasm");
+                    receipt.wall_time_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    e.receipt = Some(receipt);
+                    Err(e)
+                }
             },
             None => run.await,
         };
