@@ -175,21 +175,13 @@ fn tokens_authenticate_until_revoked_and_are_never_listed() {
 fn tools_that_policy_could_never_run_are_refused_when_added() {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
-    let sockets = dir.path().join("raw-net");
-    std::fs::create_dir(&sockets).unwrap();
-    std::fs::copy(fixture("sockets.wasm"), sockets.join("sockets.wasm")).unwrap();
-    std::fs::write(
-        sockets.join("tool.toml"),
-        "name = \"raw-net\"\nversion = \"0\"\ndescription = \"d\"\ncomponent = \"sockets.wasm\"\n",
-    )
-    .unwrap();
-    let curl = dir.path().join("net");
-    std::fs::create_dir(&curl).unwrap();
-    std::fs::write(
-        curl.join("tool.toml"),
-        "name = \"net\"\nversion = \"0\"\ndescription = \"d\"\n[native]\ncommand = \"/usr/bin/curl\"\n",
-    )
-    .unwrap();
+    add_tool(dir.path(), "raw-net", Some("sockets.wasm"), "");
+    add_tool(
+        dir.path(),
+        "net",
+        None,
+        "[native]\ncommand = \"/usr/bin/curl\"\n",
+    );
     let run = |tool: &str| {
         env.cordon()
             .env("CORDON_TOOLS_DIR", dir.path())

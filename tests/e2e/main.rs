@@ -623,6 +623,21 @@ fn http(
     )
 }
 
+/// Adds tool `name` to catalog directory `catalog`: the fixture `component` (if any) copied
+/// in, and a manifest of the name, placeholder version and description, and `rest`.
+fn add_tool(catalog: &Path, name: &str, component: Option<&str>, rest: &str) {
+    let dir = catalog.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    let mut manifest =
+        format!("name = \"{name}\"\nversion = \"0\"\ndescription = \"{name} (test)\"\n");
+    if let Some(file) = component {
+        std::fs::copy(fixture(file), dir.join(file)).unwrap();
+        manifest.push_str(&format!("component = \"{file}\"\n"));
+    }
+    manifest.push_str(rest);
+    std::fs::write(dir.join("tool.toml"), manifest).unwrap();
+}
+
 /// A catalog with the first-party tools plus the hostile fixture as a tool.
 fn catalog_with_hostile() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -633,15 +648,12 @@ fn catalog_with_hostile() -> tempfile::TempDir {
             std::fs::copy(tools_dir().join(t).join(f), to.join(f)).unwrap();
         }
     }
-    let h = dir.path().join("hostile");
-    std::fs::create_dir(&h).unwrap();
-    std::fs::copy(fixture("hostile.wasm"), h.join("hostile.wasm")).unwrap();
-    std::fs::write(
-        h.join("tool.toml"),
-        "name = \"hostile\"\nversion = \"0\"\ndescription = \"attacks\"\ncomponent = \"hostile.wasm\"\n\
-         [capabilities]\nscratch = true\n[limits]\nfuel = 20_000_000\ntimeout = \"50ms\"\nmemory = \"16MiB\"\noutput = \"4KiB\"\n",
-    )
-    .unwrap();
+    add_tool(
+        dir.path(),
+        "hostile",
+        Some("hostile.wasm"),
+        "[capabilities]\nscratch = true\n[limits]\nfuel = 20_000_000\ntimeout = \"50ms\"\nmemory = \"16MiB\"\noutput = \"4KiB\"\n",
+    );
     dir
 }
 

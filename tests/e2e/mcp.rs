@@ -214,15 +214,12 @@ fn a_long_call_reports_progress_and_a_cancelled_one_stops_and_is_audited() {
     // The hostile fixture's `sleep` and `spin`, with limits that would let them run for
     // seconds (on tenant `local`, whose fuel ceiling is high enough).
     let tools = tempfile::tempdir().unwrap();
-    let h = tools.path().join("hostile");
-    std::fs::create_dir(&h).unwrap();
-    std::fs::copy(fixture("hostile.wasm"), h.join("hostile.wasm")).unwrap();
-    std::fs::write(
-        h.join("tool.toml"),
-        "name = \"hostile\"\nversion = \"0\"\ndescription = \"attacks\"\ncomponent = \"hostile.wasm\"\n\
-         [capabilities]\n[limits]\ntimeout = \"60s\"\nfuel = 50_000_000_000\n",
-    )
-    .unwrap();
+    add_tool(
+        tools.path(),
+        "hostile",
+        Some("hostile.wasm"),
+        "[limits]\ntimeout = \"60s\"\nfuel = 50_000_000_000\n",
+    );
     let cordon = env!("CARGO_BIN_EXE_cordon");
     let started = Instant::now();
     let report = python_client_with(

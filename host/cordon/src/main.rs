@@ -19,7 +19,7 @@ mod serve;
 mod token;
 mod tools;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -152,18 +152,26 @@ impl Settings {
         ))
     }
 
-    /// The host and the catalog it serves (`cordon serve`, `cordon mcp`). Tools that fail
-    /// to load or are refused admission are skipped with a warning.
-    pub fn runtime(&self) -> Result<cordon_host::Runtime> {
-        let host = self.host()?;
+    /// The catalog in `dir`, each tool admitted by `host`'s policy. Tools that fail to load
+    /// or are refused admission are skipped with a warning.
+    pub fn load_catalog(
+        &self,
+        host: &cordon_host::Host,
+        dir: &std::path::Path,
+    ) -> Result<cordon_wasm::catalog::Catalog> {
         let (catalog, failures) =
-            cordon_wasm::catalog::Catalog::load(host.executor(), &self.tools_dir, &|m, c| {
-                host.admit(m, c)
-            })
-            .with_context(|| format!("cannot load tools from {}", self.tools_dir.display()))?;
+            cordon_wasm::catalog::Catalog::load(host.executor(), dir, &|m, c| host.admit(m, c))
+                .map_err(run::wasm_error)?;
         for (path, err) in &failures {
             tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
         }
+        Ok(catalog)
+    }
+
+    /// The host and the catalog it serves (`cordon serve`, `cordon mcp`).
+    pub fn runtime(&self) -> Result<cordon_host::Runtime> {
+        let host = self.host()?;
+        let catalog = self.load_catalog(&host, &self.tools_dir)?;
         Ok(cordon_host::Runtime {
             host,
             catalog,

@@ -1,10 +1,8 @@
 //! `cordon tools list|inspect`.
 
 use crate::Settings;
-use crate::run::wasm_error;
 use anyhow::Result;
 use cordon_core::Grants;
-use cordon_wasm::catalog::Catalog;
 use cordon_wasm::{FunctionInfo, LoadedComponent};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -52,10 +50,7 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
     match cmd {
         ToolsCommand::List { dir } => {
             let dir = dir.unwrap_or_else(|| settings.tools_dir.clone());
-            let (catalog, failures) = Catalog::load(executor, &dir, &admit).map_err(wasm_error)?;
-            for (path, err) in &failures {
-                tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
-            }
+            let catalog = settings.load_catalog(&host, &dir)?;
             let tools: Vec<Value> = catalog
                 .tools()
                 .map(|t| {
