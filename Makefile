@@ -17,13 +17,14 @@ STAMPS       := .cache/stamps
 TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
-.PHONY: help deps components fixtures build run test bench lint clean-guests
+.PHONY: help deps components fixtures build run test bench bench-load lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
 	@echo "make test        install what is missing, build, and run every test"
 	@echo "make components  build the first-party tools into $(TOOLS_OUT)"
 	@echo "make bench       run the criterion benchmarks (see BENCHMARKS.md)"
+	@echo "make bench-load  calls/s and latency over HTTP and MCP with wrk"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 
 # --- installing what is missing -------------------------------------------------------
@@ -50,6 +51,21 @@ MCP_VENV := .cache/venv-mcp
 $(STAMPS)/mcp-python: | $(STAMPS)
 	@test -x $(MCP_VENV)/bin/python || python3 -m venv $(MCP_VENV) || { apt-get install -y -q python3-venv && python3 -m venv $(MCP_VENV); }
 	@$(MCP_VENV)/bin/python -c "import mcp" 2>/dev/null || $(MCP_VENV)/bin/pip install --quiet 'mcp>=2.3,<3'
+	@touch $@
+
+# The official MCP TypeScript SDK drives the same tests over Streamable HTTP, from npm.
+MCP_NODE := .cache/node-mcp
+$(STAMPS)/mcp-node: | $(STAMPS)
+	@command -v npm >/dev/null || apt-get install -y -q nodejs npm
+	@mkdir -p $(MCP_NODE) && { test -f $(MCP_NODE)/package.json || echo '{"private": true}' > $(MCP_NODE)/package.json; }
+	@test -d $(MCP_NODE)/node_modules/@modelcontextprotocol/sdk || npm install --prefix $(MCP_NODE) --silent --no-audit --no-fund '@modelcontextprotocol/sdk@^1.32'
+	@touch $@
+
+# schemathesis checks the HTTP API against its own OpenAPI document (tests/e2e/openapi.rs).
+ST_VENV := .cache/venv-st
+$(STAMPS)/schemathesis: | $(STAMPS)
+	@test -x $(ST_VENV)/bin/python || python3 -m venv $(ST_VENV) || { apt-get install -y -q python3-venv && python3 -m venv $(ST_VENV); }
+	@test -x $(ST_VENV)/bin/schemathesis || $(ST_VENV)/bin/pip install --quiet 'schemathesis>=4.32,<5'
 	@touch $@
 
 # --- building -------------------------------------------------------------------------
@@ -79,11 +95,15 @@ build: components
 run: build
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/mcp-python
+test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis
 	bash tests/run-all.sh
 
 bench: build fixtures
 	$(CARGO) bench -p cordon-benches
+
+# Calls per second and latency over HTTP and MCP with wrk (numbers in BENCHMARKS.md).
+bench-load: build fixtures
+	bash scripts/bench-load.sh
 
 lint:
 	$(CARGO) fmt --all --check

@@ -43,6 +43,32 @@ fn python_client_with(env: &Env, tools: &Path, calls: &Value, transport: &[&str]
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Runs the TypeScript SDK client over Streamable HTTP against `url` with `token`.
+fn ts_client(calls: &Value, url: &str, token: &str) -> Value {
+    let modules = repo().join(".cache/node-mcp");
+    assert!(
+        modules
+            .join("node_modules/@modelcontextprotocol/sdk")
+            .is_dir(),
+        "the MCP TypeScript SDK is not installed: run `make test` (it installs it into {})",
+        modules.display()
+    );
+    let out = Command::new("node")
+        .arg(repo().join("tests/mcp/ts_client.mjs"))
+        .arg(&modules)
+        .arg(calls.to_string())
+        .args([url, token])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the MCP TypeScript SDK client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
 fn tool_names(report: &Value) -> Vec<String> {
     report["tools"]
         .as_array()
@@ -184,28 +210,85 @@ fn the_python_sdk_over_streamable_http_needs_a_token_and_runs_as_its_owner() {
 }
 
 #[test]
-fn streamable_http_refuses_a_foreign_host_header() {
+fn the_typescript_sdk_over_streamable_http_lists_calls_and_sees_refusals() {
     let env = Env::new();
     let server = serve(&env, &tools_dir());
-    // A page on evil.example whose name resolves to 127.0.0.1 (DNS rebinding) still sends
-    // its own Host; rmcp answers 403.
+    let url = format!("http://{}/mcp", server.addr);
+    let report = ts_client(&calls(), &url, &server.token);
+    assert_eq!(report["server"], "cordon");
+    let names = tool_names(&report);
+    assert!(
+        names.contains(&"text-analysis__sentiment".to_owned()),
+        "{names:?}"
+    );
+    let sentiment = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "text-analysis__sentiment")
+        .unwrap();
+    assert_eq!(
+        sentiment["input_schema"]["properties"]["text"]["type"],
+        "string"
+    );
+    let results = report["calls"].as_array().unwrap();
+    check_success(&results[0]);
+    check_refusal(&results[2], "path_escape");
+
+    // A guest on another tenant: the write is not listed and is refused when called.
+    let guest = create_token(&env, "other", "guest");
+    let report = ts_client(&calls(), &url, &guest);
+    assert!(!tool_names(&report).contains(&"fs__write-file".to_owned()));
+    check_refusal(&report["calls"][1], "policy_denied");
+}
+
+/// A raw MCP `initialize` with the given `Host` and optional `Origin`; the status line.
+fn raw_initialize(server: &Server, host: &str, origin: Option<&str>) -> String {
     let mut s = TcpStream::connect(&server.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "t", "version": "0"}}})
     .to_string();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "POST /mcp HTTP/1.1\r\nHost: evil.example:{}\r\nAuthorization: Bearer {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        server.addr.rsplit(':').next().unwrap(),
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\n{origin}Authorization: Bearer {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         server.token,
         body.len()
     )
     .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    resp.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn streamable_http_refuses_a_foreign_origin_and_accepts_its_own() {
+    let env = Env::new();
+    let server = serve(&env, &tools_dir());
+    // A page on another site, run in the user's browser, sends its own Origin.
+    let status = raw_initialize(&server, &server.addr, Some("https://evil.example"));
+    assert!(status.starts_with("HTTP/1.1 403"), "{status}");
+    let own = format!("http://{}", server.addr);
+    let status = raw_initialize(&server, &server.addr, Some(&own));
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // Clients that are not browsers send no Origin.
+    let status = raw_initialize(&server, &server.addr, None);
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}
+
+#[test]
+fn streamable_http_refuses_a_foreign_host_header() {
+    let env = Env::new();
+    let server = serve(&env, &tools_dir());
+    // A page on evil.example whose name resolves to 127.0.0.1 (DNS rebinding) still sends
+    // its own Host; rmcp answers 403.
+    let port = server.addr.rsplit(':').next().unwrap();
+    let status = raw_initialize(&server, &format!("evil.example:{port}"), None);
+    assert!(status.starts_with("HTTP/1.1 403"), "{status}");
 }
 
 #[test]

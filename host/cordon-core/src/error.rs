@@ -6,6 +6,7 @@ use std::fmt;
 /// The string form ([`ErrorCode::as_str`]) is part of Cordon's public interface: clients
 /// match on it, so a code is never renamed or reused for another meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -43,6 +44,14 @@ pub enum ErrorCode {
     /// The caller cancelled the call (an MCP client's cancellation); the instance was
     /// stopped where it was.
     Cancelled,
+    /// The caller sent more than a request may carry (the HTTP body cap).
+    TooLarge,
+    /// The caller (its tenant) is over its request rate, its calls in flight or its queued
+    /// jobs; retry later.
+    RateLimited,
+    /// The server cannot take the request now: it is starting, shutting down, or a
+    /// dependency (the audit log) is unhealthy.
+    Unavailable,
     /// The guest trapped for another reason (unreachable, a panic, a bad memory access).
     Trap,
     /// The tool ran to completion and returned an error value of its own.
@@ -71,6 +80,9 @@ impl ErrorCode {
             ErrorCode::StackOverflow => "stack_overflow",
             ErrorCode::OutputLimit => "output_limit",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Trap => "trap",
             ErrorCode::ToolError => "tool_error",
             ErrorCode::Internal => "internal",
@@ -83,7 +95,8 @@ impl ErrorCode {
             ErrorCode::BadRequest
             | ErrorCode::NotFound
             | ErrorCode::InvalidComponent
-            | ErrorCode::UnsupportedType => ErrorClass::BadInput,
+            | ErrorCode::UnsupportedType
+            | ErrorCode::TooLarge => ErrorClass::BadInput,
             ErrorCode::PolicyDenied
             | ErrorCode::Unauthenticated
             | ErrorCode::NetworkDenied
@@ -94,9 +107,12 @@ impl ErrorCode {
             | ErrorCode::MemoryLimit
             | ErrorCode::StackOverflow
             | ErrorCode::OutputLimit
-            | ErrorCode::Cancelled => ErrorClass::LimitHit,
+            | ErrorCode::Cancelled
+            | ErrorCode::RateLimited => ErrorClass::LimitHit,
             ErrorCode::Trap | ErrorCode::ToolError => ErrorClass::GuestFault,
-            ErrorCode::Internal | ErrorCode::BackendUnavailable => ErrorClass::Internal,
+            ErrorCode::Internal | ErrorCode::BackendUnavailable | ErrorCode::Unavailable => {
+                ErrorClass::Internal
+            }
         }
     }
 }
@@ -136,21 +152,6 @@ impl ErrorClass {
     }
 }
 
-/// The error shape every surface returns: `{code, message, request_id, trace_id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApiError {
-    /// Stable code to match on.
-    pub code: ErrorCode,
-    /// Human-readable explanation, safe to show to the caller.
-    pub message: String,
-    /// The request this error belongs to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-    /// The trace the request was recorded under, when tracing is on.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +167,9 @@ mod tests {
             ErrorCode::OutputLimit,
             ErrorCode::StackOverflow,
             ErrorCode::ToolError,
+            ErrorCode::TooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -4,6 +4,7 @@ use std::fmt;
 /// The kind of boundary a guest tried to cross; the label of
 /// `cordon_sandbox_escape_attempts_total{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EscapeKind {
@@ -53,6 +54,7 @@ impl fmt::Display for EscapeKind {
 
 /// One refused attempt to cross a boundary, as recorded on the call's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Violation {
     /// What kind of crossing was attempted.
     pub kind: EscapeKind,

@@ -35,7 +35,7 @@ mod tool_name;
 pub mod trace;
 
 pub use decision::{Backend, DecidedDir, DecidedGrants, DecidedLimits, Decision};
-pub use error::{ApiError, ErrorClass, ErrorCode};
+pub use error::{ErrorClass, ErrorCode};
 pub use escape::{EscapeKind, Violation};
 pub use grants::{DirGrant, DirMode, Grants, GrantsBuilder};
 pub use limits::Limits;

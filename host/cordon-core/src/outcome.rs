@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Identifies one request end to end: in logs, errors, receipts and (later) audit records.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RequestId(String);
 
@@ -49,6 +50,7 @@ impl fmt::Display for RequestId {
 
 /// What a call consumed. Returned with every result, success or failure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// The request this receipt belongs to.
     pub request_id: RequestId,
@@ -71,6 +73,7 @@ pub struct Receipt {
 
 /// A structured log line the guest sent through `cordon:tool/logging`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogRecord {
     /// `trace`, `debug`, `info`, `warn` or `error`.
     pub level: String,

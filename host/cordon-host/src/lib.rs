@@ -10,12 +10,10 @@
 //!   → audit record                 (queued; committed in batches off the call's path)
 //! ```
 
-mod escapes;
 mod manifests;
 mod redact;
 mod runtime;
 
-pub use escapes::EscapeCounter;
 pub use redact::redact;
 pub use runtime::{Runtime, ToolCall};
 
@@ -26,6 +24,7 @@ use cordon_core::{
     Backend, CallError, CallOutput, Decision, ErrorCode, Grants, Limits, Principal, Receipt,
     RequestId,
 };
+use cordon_metrics::Metrics;
 use cordon_policy::{
     AdmissionInput, AdmissionTool, DecisionInput, Policy, RequestInput, ToolInput,
 };
@@ -33,7 +32,7 @@ use cordon_wasm::catalog::Tool;
 use cordon_wasm::{Executor, LoadedComponent, Manifest};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// What is called: a catalog tool (with its manifest), or a bare component by path.
@@ -82,6 +81,9 @@ pub struct Call<'a> {
     /// Cancelled by the caller (an MCP `notifications/cancelled`): the instance is stopped
     /// and the call ends with `cancelled`.
     pub cancel: Option<CancellationToken>,
+    /// The request id the surface already answered with (the HTTP `x-request-id`); else
+    /// one is made.
+    pub request_id: Option<RequestId>,
 }
 
 /// Host-wide settings for calls.
@@ -96,7 +98,7 @@ pub struct Host {
     executor: Executor,
     policy: Arc<Policy>,
     audit: AuditLog,
-    escapes: EscapeCounter,
+    metrics: Arc<Metrics>,
     manifests: PreparedManifests,
     options: HostOptions,
 }
@@ -113,7 +115,7 @@ impl Host {
             executor,
             policy,
             audit,
-            escapes: EscapeCounter::default(),
+            metrics: Arc::new(Metrics::new()),
             manifests: PreparedManifests::default(),
             options,
         }
@@ -129,9 +131,9 @@ impl Host {
         &self.policy
     }
 
-    /// Escape attempts refused so far, by kind.
-    pub fn escapes(&self) -> &EscapeCounter {
-        &self.escapes
+    /// What this host has counted: calls, decisions, escape attempts, instances.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Waits until every audit record so far is committed.
@@ -182,7 +184,8 @@ impl Host {
     /// whatever the executor reports.
     pub async fn call(&self, call: Call<'_>) -> Result<CallOutput, CallError> {
         let received_ms = now_ms();
-        let request_id = RequestId::new();
+        let received = Instant::now();
+        let request_id = call.request_id.clone().unwrap_or_default();
         let trace_id = call.trace_id.clone().unwrap_or_else(new_trace_id);
         let mut audit = self.record_for(&call, received_ms, &request_id, &trace_id);
         let stamp = |mut e: CallError, backend: &str| {
@@ -199,7 +202,7 @@ impl Host {
             Ok(f) => f,
             Err(m) => {
                 let e = stamp(CallError::new(ErrorCode::NotFound, m), "wasm");
-                return Err(self.finish_err(audit, e));
+                return Err(self.finish_err(audit, e, received));
             }
         };
         audit.function = function.name.clone();
@@ -208,6 +211,8 @@ impl Host {
             Target::Tool(t) => t.manifest.grants_for(call.offered),
             Target::Component(_) => call.offered,
         };
+        let deciding = Instant::now();
+        let policy_span = tracing::info_span!("policy", tool = %call.target.name()).entered();
         let verdict = self.decide(
             call.principal,
             call.target,
@@ -216,6 +221,9 @@ impl Host {
             &requested,
             &call.limits,
         );
+        drop(policy_span);
+        self.metrics
+            .policy_decision(verdict.decision.allow, deciding.elapsed());
         let decision = verdict.decision;
         audit.policy_hash = verdict.policy_hash.to_string();
         audit.allowed = decision.allow;
@@ -236,7 +244,7 @@ impl Host {
             let mut e = CallError::new(code, format!("denied by policy: {reasons}"));
             e.violations = decision.violations;
             let e = stamp(e, decision.backend.as_str());
-            return Err(self.finish_err(audit, e));
+            return Err(self.finish_err(audit, e, received));
         }
         if decision.backend != Backend::Wasm {
             let e = CallError::new(
@@ -247,21 +255,25 @@ impl Host {
                     call.target.name()
                 ),
             );
-            return Err(self.finish_err(audit, stamp(e, decision.backend.as_str())));
+            return Err(self.finish_err(audit, stamp(e, decision.backend.as_str()), received));
         }
 
         let grants = narrow(requested, &decision);
         let limits = lower(call.limits, &decision);
-        let run = self.executor.call(
-            component,
-            Some(&function.name),
-            call.arguments,
-            &grants,
-            &limits,
+        let run = tracing::Instrument::instrument(
+            self.executor.call(
+                component,
+                Some(&function.name),
+                call.arguments,
+                &grants,
+                &limits,
+            ),
+            tracing::info_span!("executor", backend = "wasm"),
         );
         // Dropping the executor's future drops the instance's store: the guest stops at
         // its next epoch check or host call, and the record below still says what happened.
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let running = self.metrics.instance_running();
         let result = match &call.cancel {
             Some(cancel) => tokio::select! {
                 r = run => r,
@@ -278,6 +290,7 @@ impl Host {
             },
             None => run.await,
         };
+        drop(running);
         match result {
             Ok(mut out) => {
                 out.receipt.request_id = request_id;
@@ -285,10 +298,11 @@ impl Host {
                 let value_bytes = out.value.to_string().len() as u64;
                 audit.outcome = "ok".into();
                 fill_receipt(&mut audit, &out.receipt, value_bytes);
-                self.audit.append(audit);
+                self.observe(&audit, received);
+                self.record(audit);
                 Ok(out)
             }
-            Err(e) => Err(self.finish_err(audit, stamp(e, "wasm"))),
+            Err(e) => Err(self.finish_err(audit, stamp(e, "wasm"), received)),
         }
     }
 
@@ -348,9 +362,9 @@ impl Host {
     }
 
     /// Counts a failed call's violations, records it, and hands the error back.
-    fn finish_err(&self, mut audit: AuditRecord, e: CallError) -> CallError {
+    fn finish_err(&self, mut audit: AuditRecord, e: CallError, received: Instant) -> CallError {
         for v in &e.violations {
-            self.escapes.add(v.kind);
+            self.metrics.escape(v.kind);
         }
         audit.outcome = e.code.as_str().to_owned();
         audit.violations = e.violations.clone();
@@ -363,8 +377,30 @@ impl Host {
             code = %e.code,
             "call refused or failed"
         );
-        self.audit.append(audit);
+        self.observe(&audit, received);
+        self.record(audit);
         e
+    }
+
+    /// Queues the audit record (committed in batches off the call's path).
+    fn record(&self, audit: AuditRecord) {
+        let _span = tracing::info_span!("audit", request_id = %audit.request_id).entered();
+        self.audit.append(audit);
+    }
+
+    /// Counts a finished call: its outcome, its duration, and what it consumed if it ran.
+    fn observe(&self, audit: &AuditRecord, received: Instant) {
+        let m = &self.metrics;
+        m.tool_calls
+            .with_label_values(&[&audit.tool, &audit.tenant, &audit.backend, &audit.outcome])
+            .inc();
+        m.tool_call_duration
+            .with_label_values(&[&audit.tool, &audit.backend])
+            .observe(received.elapsed().as_secs_f64());
+        if audit.wall_time_us > 0 {
+            m.fuel_consumed.observe(audit.fuel_used as f64);
+            m.memory_peak.observe(audit.peak_memory_bytes as f64);
+        }
     }
 
     fn record_for(

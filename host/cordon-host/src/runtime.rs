@@ -2,7 +2,7 @@
 //! The HTTP API and the MCP server call tools through the same [`Runtime`].
 
 use crate::{Call, Host, Target};
-use cordon_core::{CallError, CallOutput, ErrorCode, Grants, Limits, Principal};
+use cordon_core::{CallError, CallOutput, ErrorCode, Grants, Limits, Principal, RequestId};
 use cordon_wasm::catalog::Catalog;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,8 @@ pub struct ToolCall<'a> {
     pub trace_id: Option<String>,
     /// Fires when the caller cancels.
     pub cancel: Option<CancellationToken>,
+    /// The id the surface answers with; else the host makes one.
+    pub request_id: Option<RequestId>,
 }
 
 impl Runtime {
@@ -55,6 +57,7 @@ impl Runtime {
                 limits: tool.manifest.limits(self.limits),
                 trace_id: call.trace_id,
                 cancel: call.cancel,
+                request_id: call.request_id,
             })
             .await
     }

@@ -155,6 +155,7 @@ impl ServerHandler for McpServer {
             arguments: &arguments,
             trace_id: Self::trace_id(&cx),
             cancel: Some(cx.ct.clone()),
+            request_id: None,
         });
         let outcome = match cx.meta.get_progress_token() {
             Some(token) => {

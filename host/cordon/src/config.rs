@@ -28,10 +28,57 @@ pub struct FileConfig {
     pub engine: EngineConfig,
 }
 
+/// `[serve]`: the HTTP API and MCP over HTTP.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     pub listen: Option<String>,
+    /// The largest request body accepted, e.g. "1MiB" (the default).
+    pub max_body: Option<String>,
+    /// PEM certificate chain and private key: serve HTTPS (required off loopback).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Host names (besides loopback's) MCP clients may use: the `Host` header check.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`https://panel.example.com:443`) allowed to call `/mcp`; by
+    /// default only the server's own.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Workers running asynchronous jobs.
+    pub job_workers: Option<usize>,
+    /// Every tenant's quota, unless `[serve.tenants.NAME]` says otherwise.
+    #[serde(default)]
+    pub quota: QuotaConfig,
+    #[serde(default)]
+    pub tenants: std::collections::HashMap<String, QuotaConfig>,
+    /// OTLP/HTTP collector for traces, e.g. "http://127.0.0.1:4318".
+    pub otlp_endpoint: Option<String>,
+}
+
+/// One tenant's quota at the edge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Sustained requests per second (token bucket refill).
+    pub requests_per_second: u32,
+    /// Requests allowed at once above the sustained rate (bucket size).
+    pub burst: u32,
+    /// Synchronous calls in flight at once.
+    pub concurrent_calls: u32,
+    /// Jobs waiting in the queue at once.
+    pub queued_jobs: u32,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            requests_per_second: 2_000,
+            burst: 4_000,
+            concurrent_calls: 64,
+            queued_jobs: 1_000,
+        }
+    }
 }
 
 /// Who local CLI calls run as, unless a token or flags say otherwise.

@@ -16,6 +16,7 @@ mod mcp;
 mod policy;
 mod run;
 mod serve;
+mod telemetry;
 mod token;
 mod tools;
 
@@ -42,6 +43,9 @@ struct Cli {
     /// Configuration file. Default: ./cordon.toml when it exists.
     #[arg(long, global = true, env = "CORDON_CONFIG")]
     config: Option<PathBuf>,
+    /// Export traces to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318).
+    #[arg(long, global = true, env = "CORDON_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -210,16 +214,12 @@ impl Settings {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
     let result = Settings::resolve(&cli).and_then(|settings| {
+        let endpoint =
+            (cli.otlp_endpoint.as_deref()).or(settings.file.serve.otlp_endpoint.as_deref());
+        // Dropped last: the final spans are flushed after the command ends.
+        let _traces = telemetry::init(endpoint)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;

@@ -293,6 +293,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
             limits,
             trace_id: None,
             cancel: None,
+            request_id: None,
         })
         .await;
     // The record is committed before this process exits, whatever the outcome.

@@ -1,0 +1,96 @@
+//! Workers: each takes a job, runs it in its own task, records the outcome, and takes the
+//! next, until the queue closes.
+
+use crate::{Claimed, JobOutcome, JobQueue};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+/// Starts `workers` workers draining `queue` with `run`. The returned set finishes once the
+/// queue is closed and every job in flight has been recorded: await it to drain.
+///
+/// A job whose task panics is recorded `quarantined` (never retried: what crashed a worker
+/// once would crash the next); the worker goes on.
+pub fn run_workers<F, Fut>(queue: Arc<dyn JobQueue>, workers: usize, run: F) -> JoinSet<()>
+where
+    F: Fn(Claimed) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = JobOutcome> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let queue = queue.clone();
+        let run = run.clone();
+        set.spawn(async move {
+            while let Some(claimed) = queue.claim().await {
+                let id = claimed.id.clone();
+                let outcome = match tokio::spawn(run(claimed)).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        tracing::error!(job = %id, error = %e, "a job crashed its worker; quarantined");
+                        JobOutcome::Quarantined(format!(
+                            "the job crashed the worker running it ({e}); it is kept for inspection and not retried"
+                        ))
+                    }
+                };
+                queue.finish(&id, outcome).await;
+            }
+        });
+    }
+    set
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{InProcessQueue, JobSpec, JobStatus, Priority, QueueOptions};
+    use cordon_core::{Principal, Receipt, RequestId};
+    use cordon_metrics::Metrics;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn workers_run_jobs_quarantine_a_crash_and_drain_on_close() {
+        let q = Arc::new(InProcessQueue::new(
+            QueueOptions::default(),
+            Arc::new(Metrics::new()),
+        ));
+        let submit = |tool: &str| JobSpec {
+            principal: Principal::new("acme", "someone", ["developer"]),
+            tool: tool.into(),
+            function: None,
+            args: json!({"n": 2}),
+            priority: Priority::Normal,
+            idempotency_key: None,
+            trace_id: None,
+        };
+        let ok = q.submit(submit("double")).await;
+        let crash = q.submit(submit("crash")).await;
+        let (Ok(ok), Ok(crash)) = (ok, crash) else {
+            panic!("submit refused");
+        };
+        let workers = run_workers(q.clone(), 2, |c: Claimed| async move {
+            assert_ne!(c.spec.tool, "crash", "this job crashes its worker");
+            let n = c.spec.args["n"].as_i64().unwrap_or(0);
+            JobOutcome::Succeeded {
+                value: json!(n * 2),
+                receipt: Receipt::nothing_ran(RequestId::new(), String::new(), "wasm"),
+            }
+        });
+        for _ in 0..200 {
+            let done = |s: Option<crate::Job>| s.is_some_and(|j| j.finished_ms.is_some());
+            if done(q.status("acme", &ok.id).await) && done(q.status("acme", &crash.id).await) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let ok = q.status("acme", &ok.id).await;
+        assert!(
+            ok.as_ref()
+                .is_some_and(|j| j.status == JobStatus::Succeeded)
+        );
+        assert_eq!(ok.and_then(|j| j.result), Some(json!(4)));
+        let crash = q.status("acme", &crash.id).await;
+        assert!(crash.is_some_and(|j| j.status == JobStatus::Quarantined));
+        q.close();
+        workers.join_all().await;
+    }
+}
