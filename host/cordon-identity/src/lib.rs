@@ -264,16 +264,17 @@ impl TokenStore {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Err(IdentityError::Unknown);
         }
-        let info = self
-            .conn()
-            .query_row(
+        // Every request authenticates: the statement is parsed once per connection.
+        let conn = self.conn();
+        let info = conn
+            .prepare_cached(
                 "SELECT id, tenant, subject, roles, created_ms, expires_ms, revoked_ms
                  FROM tokens WHERE hash = ?1",
-                [hash(secret)],
-                row_info,
-            )
+            )?
+            .query_row([hash(secret)], row_info)
             .optional()?
             .ok_or(IdentityError::Unknown)?;
+        drop(conn);
         if info.revoked_ms.is_some() {
             return Err(IdentityError::Revoked { id: info.id });
         }

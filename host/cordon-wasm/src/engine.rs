@@ -33,6 +33,11 @@ pub struct EngineConfig {
     pub max_tables_per_component: u32,
     /// Initial elements of one table. Default 100,000.
     pub max_table_elements: usize,
+    /// Bytes of each linear memory and table slot reset with `memset` (and kept resident)
+    /// when an instance ends, instead of being returned to the kernel. Every byte is still
+    /// zeroed before the next instance; what changes is that a small guest's call costs no
+    /// `madvise`, TLB shootdown or page faults. Default 1 MiB.
+    pub keep_resident: usize,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +51,7 @@ impl Default for EngineConfig {
             max_memories_per_component: 10,
             max_tables_per_component: 30,
             max_table_elements: 100_000,
+            keep_resident: 1 << 20,
         }
     }
 }
@@ -82,7 +88,11 @@ impl EngineConfig {
             .max_tables_per_component(self.max_tables_per_component)
             .table_elements(self.max_table_elements)
             .max_memories_per_module(self.max_memories_per_component)
-            .max_tables_per_module(self.max_tables_per_component);
+            .max_tables_per_module(self.max_tables_per_component)
+            .linear_memory_keep_resident(self.keep_resident)
+            .table_keep_resident(self.keep_resident)
+            // On Linux 6.7+, reset only the pages an instance dirtied (PAGEMAP_SCAN).
+            .pagemap_scan(wasmtime::Enabled::Auto);
 
         let mut config = Config::new();
         config

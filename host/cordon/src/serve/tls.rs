@@ -58,7 +58,7 @@ impl TlsListener {
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
+                let (mut stream, peer) = match tcp.accept().await {
                     Ok(c) => c,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -70,6 +70,7 @@ impl TlsListener {
                 if tx.is_closed() {
                     return;
                 }
+                super::no_delay(&mut stream);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
