@@ -43,6 +43,49 @@ fn python_client_with(env: &Env, tools: &Path, calls: &Value, transport: &[&str]
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Runs the Python client with one `@await-list-changed` step; `change` runs once the
+/// client says it is waiting (its session is open and its first listing done).
+fn python_client_awaiting_change(
+    env: &Env,
+    tools: &Path,
+    transport: &[&str],
+    change: impl FnOnce(),
+) -> Value {
+    let script = repo().join("tests/mcp/python_client.py");
+    let calls = json!([["@await-list-changed", {"seconds": 30}]]);
+    let mut child = Command::new(python())
+        .arg(script)
+        .arg(transport[0])
+        .arg(calls.to_string())
+        .args(&transport[1..])
+        .env_remove("CORDON_CONFIG")
+        .env("CORDON_DATA_DIR", env.data.path())
+        .env("CORDON_TOOLS_DIR", tools)
+        .current_dir(env.ws.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in stderr.by_ref() {
+        let line = line.unwrap();
+        if line.contains("waiting for tools/list_changed") {
+            break;
+        }
+        seen.push(line);
+    }
+    change();
+    std::thread::spawn(move || for _ in stderr {});
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the client failed: {}",
+        seen.join("\n")
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Runs the TypeScript SDK client over Streamable HTTP against `url` with `token`.
 fn ts_client(calls: &Value, url: &str, token: &str) -> Value {
     let modules = repo().join(".cache/node-mcp");
@@ -207,6 +250,45 @@ fn the_python_sdk_over_streamable_http_needs_a_token_and_runs_as_its_owner() {
     let report = python_client(&env, &calls(), &["http", &url, &guest]);
     assert!(!tool_names(&report).contains(&"fs__write-file".to_owned()));
     check_refusal(&report["calls"][1], "policy_denied");
+}
+
+#[test]
+fn clients_hear_that_the_tool_list_changed_when_the_catalog_does() {
+    let env = Env::new();
+    let tools = tempfile::tempdir().unwrap();
+    add_tool(tools.path(), "adder", Some("trivial.wasm"), "");
+
+    // stdio: a tool added while the session is open.
+    let cordon = env!("CARGO_BIN_EXE_cordon");
+    let report =
+        python_client_awaiting_change(&env, tools.path(), &["stdio", cordon, "mcp"], || {
+            add_tool(tools.path(), "summer", Some("trivial.wasm"), "");
+        });
+    assert_eq!(tool_names(&report), ["adder"], "the first listing");
+    let step = &report["calls"][0];
+    assert_eq!(step["notified"], true, "{report}");
+    assert_eq!(step["tools"], json!(["adder", "summer"]));
+
+    // Streamable HTTP: a tool removed while the session is open.
+    let server = serve(&env, tools.path());
+    let url = format!("http://{}/mcp", server.addr);
+    let report =
+        python_client_awaiting_change(&env, tools.path(), &["http", &url, &server.token], || {
+            std::fs::remove_dir_all(tools.path().join("summer")).unwrap();
+        });
+    let step = &report["calls"][0];
+    assert_eq!(step["notified"], true, "{report}");
+    assert_eq!(step["tools"], json!(["adder"]));
+    // And a call of the removed tool is refused as unknown.
+    let (status, v) = server.call(
+        "POST",
+        "/v1/tools/summer/call",
+        Some(&json!({"arguments": {"a": 1, "b": 2}})),
+    );
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
 }
 
 #[test]

@@ -10,7 +10,8 @@ Usage:
 
 CALLS_JSON is a list of [tool name, arguments] or [tool name, arguments, timeout seconds],
 called in order. A call that outlives its timeout is abandoned the SDK's way: it raises and
-sends `notifications/cancelled`.
+sends `notifications/cancelled`. The step ["@await-list-changed", {"seconds": N}] prints
+a line to stderr, waits for `notifications/tools/list_changed`, and lists the tools again.
 """
 
 import asyncio
@@ -26,15 +27,33 @@ from mcp.client.streamable_http import streamable_http_client
 
 async def drive(read, write, calls):
     progress = []
+    list_changed = asyncio.Event()
 
     async def on_progress(value, total, message):
         progress.append({"progress": value, "total": total, "message": message})
 
-    async with ClientSession(read, write) as session:
+    async def on_message(message):
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            list_changed.set()
+
+    async with ClientSession(read, write, message_handler=on_message) as session:
         init = await session.initialize()
         listed = await session.list_tools()
         results = []
         for name, arguments, *timeout in calls:
+            if name == "@await-list-changed":
+                # The test changes the catalog once it reads this line.
+                print("waiting for tools/list_changed", file=sys.stderr, flush=True)
+                try:
+                    await asyncio.wait_for(list_changed.wait(), arguments.get("seconds", 30))
+                except asyncio.TimeoutError:
+                    results.append({"name": name, "notified": False})
+                    continue
+                relisted = await session.list_tools()
+                results.append(
+                    {"name": name, "notified": True, "tools": [t.name for t in relisted.tools]}
+                )
+                continue
             try:
                 result = await session.call_tool(
                     name,

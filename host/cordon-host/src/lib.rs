@@ -10,10 +10,12 @@
 //!   → audit record                 (queued; committed in batches off the call's path)
 //! ```
 
+mod live;
 mod manifests;
 mod redact;
 mod runtime;
 
+pub use live::{LiveCatalog, load_catalog};
 pub use redact::redact;
 pub use runtime::{Runtime, ToolCall};
 

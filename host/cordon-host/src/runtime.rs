@@ -1,9 +1,9 @@
 //! What a server serves: the host, the catalog of tools it carries and the default limits.
 //! The HTTP API and the MCP server call tools through the same [`Runtime`].
 
+use crate::LiveCatalog;
 use crate::{Call, Host, Target};
 use cordon_core::{CallError, CallOutput, ErrorCode, Grants, Limits, Principal, RequestId};
-use cordon_wasm::catalog::Catalog;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 pub struct Runtime {
     /// The call path.
     pub host: Host,
-    /// The tools on offer.
-    pub catalog: Catalog,
+    /// The tools on offer, swapped whole when their directory changes
+    /// ([`Runtime::watch_catalog`]).
+    pub catalog: LiveCatalog,
     /// Limits a call starts from before its manifest and policy narrow them.
     pub limits: Limits,
 }
@@ -44,7 +45,9 @@ impl Runtime {
     ///
     /// `not_found` for a tool not in the catalog; otherwise as [`Host::call`].
     pub async fn call_tool(&self, call: ToolCall<'_>) -> Result<CallOutput, CallError> {
-        let tool = self.catalog.get(call.tool).ok_or_else(|| {
+        // The catalog of this moment, held to the call's end even if it is replaced.
+        let catalog = self.catalog.current();
+        let tool = catalog.get(call.tool).ok_or_else(|| {
             CallError::new(ErrorCode::NotFound, format!("no tool {:?}", call.tool))
         })?;
         self.host

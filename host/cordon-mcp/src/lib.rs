@@ -7,6 +7,9 @@
 //!   error code and request id; every result carries its resource receipt in `_meta`.
 //! - Long calls send `notifications/progress` (elapsed time) when the client asked for
 //!   progress; a client's `notifications/cancelled` stops the instance at once.
+//! - When the catalog changes while a session is open, the client is sent
+//!   `notifications/tools/list_changed` (directly, or through `subscriptions/listen` on
+//!   protocol 2026-07-28).
 //!
 //! Two transports: stdio ([`McpServer::for_principal`], `cordon mcp`) and Streamable HTTP
 //! ([`McpServer::for_http`], mounted at `/mcp` by `cordon serve`, where the bearer token
@@ -17,12 +20,13 @@ mod listing;
 
 use cordon_core::{CallError, CallOutput, Principal};
 use cordon_host::{Runtime, ToolCall};
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, MetaObject, PaginatedRequestParams, ProgressNotificationParam,
     ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -36,6 +40,9 @@ pub const ERROR_META: &str = "cordon/error";
 
 /// How often a long call reports progress to a client that asked for it.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// How often an idle catalog-change notifier checks that its client is still there.
+const PEER_CHECK_EVERY: Duration = Duration::from_secs(30);
 
 /// Who a session's calls run as.
 #[derive(Clone)]
@@ -100,13 +107,67 @@ impl McpServer {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("cordon", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Cordon runs each tool in a fresh sandbox. Every call is decided by policy and \
                  audited; refusals and limits come back as tool errors naming their code and \
                  request id.",
             )
+    }
+
+    /// Sessions on protocol versions before 2026-07-28 hear about catalog changes as plain
+    /// notifications from here until the client goes away.
+    async fn on_initialized(&self, cx: NotificationContext<RoleServer>) {
+        let mut changes = self.runtime.catalog.changes();
+        let peer = cx.peer;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = changes.changed() => {
+                        if changed.is_err() || peer.notify_tool_list_changed().await.is_err() {
+                            return;
+                        }
+                    }
+                    // A session that ends without a catalog change would otherwise keep
+                    // this task (and its peer) alive.
+                    () = tokio::time::sleep(PEER_CHECK_EVERY) => {
+                        if peer.is_transport_closed() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// 2026-07-28 sessions ask for notifications with `subscriptions/listen`: catalog
+    /// changes are all this server announces.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::new();
+        accepted.tools_list_changed = requested.tools_list_changed;
+        Some(accepted)
+    }
+
+    async fn listen(&self, cx: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut changes = self.runtime.catalog.changes();
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() || cx.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+                () = cx.cancelled() => return Ok(()),
+            }
+        }
     }
 
     async fn list_tools(
@@ -116,7 +177,8 @@ impl ServerHandler for McpServer {
     ) -> Result<ListToolsResult, ErrorData> {
         let principal = self.principal(&cx)?;
         let runtime = &self.runtime;
-        let tools = listing::functions(&runtime.catalog)
+        let catalog = runtime.catalog.current();
+        let tools = listing::functions(&catalog)
             .into_iter()
             .filter(|l| {
                 runtime.host.permits(
@@ -137,7 +199,8 @@ impl ServerHandler for McpServer {
         cx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let principal = self.principal(&cx)?;
-        let listed = listing::functions(&self.runtime.catalog);
+        let catalog = self.runtime.catalog.current();
+        let listed = listing::functions(&catalog);
         let Some(target) = listed.iter().find(|l| l.name == request.name) else {
             return Err(ErrorData::invalid_params(
                 format!(

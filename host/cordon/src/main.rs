@@ -163,24 +163,24 @@ impl Settings {
         host: &cordon_host::Host,
         dir: &std::path::Path,
     ) -> Result<cordon_wasm::catalog::Catalog> {
-        let (catalog, failures) =
-            cordon_wasm::catalog::Catalog::load(host.executor(), dir, &|m, c| host.admit(m, c))
-                .map_err(run::wasm_error)?;
-        for (path, err) in &failures {
-            tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
-        }
-        Ok(catalog)
+        cordon_host::load_catalog(host, dir).map_err(run::wasm_error)
     }
 
-    /// The host and the catalog it serves (`cordon serve`, `cordon mcp`).
-    pub fn runtime(&self) -> Result<cordon_host::Runtime> {
+    /// The host and the catalog it serves (`cordon serve`, `cordon mcp`), the catalog
+    /// reloaded when a file under the tools directory changes.
+    pub fn runtime(&self) -> Result<std::sync::Arc<cordon_host::Runtime>> {
         let host = self.host()?;
         let catalog = self.load_catalog(&host, &self.tools_dir)?;
-        Ok(cordon_host::Runtime {
+        let runtime = std::sync::Arc::new(cordon_host::Runtime {
             host,
-            catalog,
+            catalog: cordon_host::LiveCatalog::new(catalog),
             limits: self.file.limits()?,
-        })
+        });
+        runtime.watch_catalog(
+            self.tools_dir.clone(),
+            std::time::Duration::from_millis(500),
+        );
+        Ok(runtime)
     }
 
     /// Who local CLI calls run as: the `[local]` principal, with any flags applied.

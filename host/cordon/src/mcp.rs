@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use cordon_mcp::McpServer;
 use rmcp::ServiceExt;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct McpArgs {
@@ -17,11 +16,11 @@ pub struct McpArgs {
 
 pub async fn mcp(settings: &Settings, args: McpArgs) -> Result<ExitCode> {
     let principal = args.who.principal(settings)?;
-    let runtime = Arc::new(settings.runtime()?);
+    let runtime = settings.runtime()?;
     tracing::info!(
         tenant = %principal.tenant,
         subject = %principal.subject,
-        tools = runtime.catalog.tools().count(),
+        tools = runtime.catalog.current().tools().count(),
         "serving MCP on stdio"
     );
     let running = McpServer::for_principal(runtime.clone(), principal)

@@ -132,7 +132,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<Readiness
     Ok(Json(Readiness {
         status: "ready".into(),
         policy: state.runtime.host.policy().hash().to_string(),
-        tools: state.runtime.catalog.tools().count(),
+        tools: state.runtime.catalog.current().tools().count(),
         audit: "ok".into(),
     }))
 }
@@ -160,9 +160,7 @@ pub struct ToolList {
     ))]
 pub async fn list_tools(State(state): State<Arc<AppState>>, Caller(who): Caller) -> Json<ToolList> {
     let runtime = &state.runtime;
-    let tools = runtime
-        .catalog
-        .tools()
+    let tools = (runtime.catalog.current().tools())
         .filter(|t| {
             let limits = t.manifest.limits(runtime.limits);
             (t.component.functions().iter())
@@ -205,11 +203,8 @@ pub async fn describe_tool(
     _who: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<ToolDetail>, ApiError> {
-    let tool = state
-        .runtime
-        .catalog
-        .get(&name)
-        .ok_or_else(|| no_tool(&name))?;
+    let catalog = state.runtime.catalog.current();
+    let tool = catalog.get(&name).ok_or_else(|| no_tool(&name))?;
     Ok(Json(ToolDetail {
         name: tool.manifest.name.clone(),
         version: tool.manifest.version.clone(),
@@ -364,7 +359,7 @@ pub async fn submit_job(
     body: Result<Json<JobRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
     let Json(req) = body.map_err(|e| body_error(&e))?;
-    if state.runtime.catalog.get(&req.tool).is_none() {
+    if state.runtime.catalog.current().get(&req.tool).is_none() {
         return Err(no_tool(&req.tool));
     }
     if req.idempotency_key.as_ref().is_some_and(|k| k.len() > 200) {

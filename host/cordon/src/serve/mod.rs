@@ -203,7 +203,7 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         None => 1 << 20,
     };
 
-    let runtime = Arc::new(settings.runtime()?);
+    let runtime = settings.runtime()?;
     let metrics = runtime.host.metrics().clone();
     let tokens = TokenStore::open(&settings.identity_path())
         .map_err(|e| CallError::new(e.code(), e.to_string()))?;
@@ -240,7 +240,7 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let access = mcp_access(config, local, scheme);
 
-    let names: Vec<_> = (state.runtime.catalog.tools())
+    let names: Vec<_> = (state.runtime.catalog.current().tools())
         .map(|t| t.manifest.name.clone())
         .collect();
     eprintln!(
