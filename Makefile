@@ -17,7 +17,7 @@ STAMPS       := .cache/stamps
 TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
-.PHONY: help deps components fixtures build run test bench bench-load lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -68,10 +68,42 @@ $(STAMPS)/schemathesis: | $(STAMPS)
 	@test -x $(ST_VENV)/bin/schemathesis || $(ST_VENV)/bin/pip install --quiet 'schemathesis>=4.32,<5'
 	@touch $@
 
+# The interpreters' build tools, pinned: the same sources give the same components.
+COMPONENTIZE_PY := 0.25.1
+COMPONENTIZE_JS := 0.23.0
+INTERP_VENV := .cache/venv-interp
+INTERP_NODE := .cache/node-interp
+$(STAMPS)/componentize-py: | $(STAMPS)
+	@test -x $(INTERP_VENV)/bin/python || python3 -m venv $(INTERP_VENV) || { apt-get install -y -q python3-venv && python3 -m venv $(INTERP_VENV); }
+	@$(INTERP_VENV)/bin/componentize-py --version 2>/dev/null | grep -qx 'componentize-py $(COMPONENTIZE_PY)' || $(INTERP_VENV)/bin/pip install --quiet 'componentize-py==$(COMPONENTIZE_PY)'
+	@touch $@
+$(STAMPS)/componentize-js: | $(STAMPS)
+	@command -v npm >/dev/null || apt-get install -y -q nodejs npm
+	@mkdir -p $(INTERP_NODE) && { test -f $(INTERP_NODE)/package.json || echo '{"private": true}' > $(INTERP_NODE)/package.json; }
+	@grep -qs '"version": "$(COMPONENTIZE_JS)"' $(INTERP_NODE)/node_modules/@bytecodealliance/componentize-js/package.json || npm install --prefix $(INTERP_NODE) --silent --no-audit --no-fund '@bytecodealliance/componentize-js@$(COMPONENTIZE_JS)'
+	@touch $@
+
 # --- building -------------------------------------------------------------------------
 
+# The interpreters: rebuilt only when their sources change (CPython takes ~15 s to snapshot).
+INTERP_OUT := $(TARGET_DIR)/interpreters
+
+$(TOOLS_OUT)/python/python.wasm: components/python/app.py components/python/tool.toml components/python/wit/python.wit $(STAMPS)/componentize-py $(STAMPS)/wasm-tools
+	@mkdir -p $(INTERP_OUT) $(TOOLS_OUT)/python
+	cd components/python && $(CURDIR)/$(INTERP_VENV)/bin/componentize-py -d wit -w python componentize app -o $(CURDIR)/$(INTERP_OUT)/python.wasm
+	python3 scripts/embed-wit.py $(INTERP_OUT)/python.wasm components/python/wit wit $@
+	cp components/python/tool.toml $(TOOLS_OUT)/python/tool.toml
+
+$(TOOLS_OUT)/javascript/javascript.wasm: components/javascript/app.js components/javascript/tool.toml components/javascript/wit/javascript.wit scripts/componentize-js.mjs $(STAMPS)/componentize-js $(STAMPS)/wasm-tools
+	@mkdir -p $(INTERP_OUT) $(TOOLS_OUT)/javascript
+	node scripts/componentize-js.mjs $(INTERP_NODE) components/javascript/app.js components/javascript/wit javascript $(INTERP_OUT)/javascript.wasm
+	python3 scripts/embed-wit.py $(INTERP_OUT)/javascript.wasm components/javascript/wit wit $@
+	cp components/javascript/tool.toml $(TOOLS_OUT)/javascript/tool.toml
+
+interpreters: $(TOOLS_OUT)/python/python.wasm $(TOOLS_OUT)/javascript/javascript.wasm
+
 # Each tool directory holds tool.toml and the component, with its WIT (and docs) embedded.
-components: deps
+components: deps interpreters
 	cd components && $(CARGO) build --release
 	@for t in $(TOOLS); do \
 	  mkdir -p $(TOOLS_OUT)/$$t; \

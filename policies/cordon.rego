@@ -293,7 +293,16 @@ admission_reasons contains msg if {
 	some name in input.imports
 	some never in data.admission.never_granted
 	startswith(name, never.prefix)
+	not inert_import(input.tool.name, name)
 	msg := sprintf("tool %q imports %s, which no role may be granted: %s", [input.tool.name, name, never.why])
+}
+
+# Imports a named tool may carry although no role may be granted them: the host links them
+# with every operation refused (CPython's standard library imports wasi:sockets whether a
+# program uses it or not; `socket.socket()` then fails inside Python).
+inert_import(tool, name) if {
+	some prefix in data.admission.inert[tool]
+	startswith(name, prefix)
 }
 
 admission_reasons contains msg if {

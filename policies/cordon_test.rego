@@ -275,6 +275,15 @@ test_admission_refuses_sockets if {
 	a.reasons == [`tool "net" imports wasi:sockets/tcp@0.2.12, which no role may be granted: components reach the network only through wasi:http, host by host`]
 }
 
+test_admission_lets_the_python_interpreter_carry_inert_sockets_and_nothing_else if {
+	imports := ["wasi:sockets/tcp@0.2.9", "wasi:filesystem/types@0.2.9"]
+	python := cordon.admission with input as {"tool": {"name": "python", "command": null}, "imports": imports}
+	python.allow
+	# The allowance is the tool's, and only for the sockets prefix.
+	other := cordon.admission with input as {"tool": {"name": "not-python", "command": null}, "imports": imports}
+	not other.allow
+}
+
 test_admission_refuses_blocked_commands_by_name if {
 	a := cordon.admission with input as {"tool": {"name": "net", "command": "curl"}, "imports": []}
 	a.reasons == [`Blocked tool "curl" in tool "net"`]

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     /// The caller (its tenant) is over its request rate, its calls in flight or its queued
     /// jobs; retry later.
     RateLimited,
+    /// The tenant's session workspaces hold more than its disk quota.
+    QuotaExceeded,
     /// The server cannot take the request now: it is starting, shutting down, or a
     /// dependency (the audit log) is unhealthy.
     Unavailable,
@@ -82,6 +84,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Trap => "trap",
             ErrorCode::ToolError => "tool_error",
@@ -108,7 +111,8 @@ impl ErrorCode {
             | ErrorCode::StackOverflow
             | ErrorCode::OutputLimit
             | ErrorCode::Cancelled
-            | ErrorCode::RateLimited => ErrorClass::LimitHit,
+            | ErrorCode::RateLimited
+            | ErrorCode::QuotaExceeded => ErrorClass::LimitHit,
             ErrorCode::Trap | ErrorCode::ToolError => ErrorClass::GuestFault,
             ErrorCode::Internal | ErrorCode::BackendUnavailable | ErrorCode::Unavailable => {
                 ErrorClass::Internal
@@ -169,6 +173,7 @@ mod tests {
             ErrorCode::ToolError,
             ErrorCode::TooLarge,
             ErrorCode::RateLimited,
+            ErrorCode::QuotaExceeded,
             ErrorCode::Unavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();

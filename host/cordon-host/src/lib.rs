@@ -14,10 +14,12 @@ mod live;
 mod manifests;
 mod redact;
 mod runtime;
+mod workspaces;
 
 pub use live::{LiveCatalog, load_catalog};
 pub use redact::redact;
-pub use runtime::{Runtime, ToolCall};
+pub use runtime::{Runtime, ToolCall, WORKSPACE_GUEST_PATH};
+pub use workspaces::{Workspace, Workspaces};
 
 use manifests::PreparedManifests;
 

@@ -2,7 +2,7 @@
 //! The HTTP API and the MCP server call tools through the same [`Runtime`].
 
 use crate::LiveCatalog;
-use crate::{Call, Host, Target};
+use crate::{Call, Host, Target, Workspaces};
 use cordon_core::{CallError, CallOutput, ErrorCode, Grants, Limits, Principal, RequestId};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,16 @@ pub struct Runtime {
     pub catalog: LiveCatalog,
     /// Limits a call starts from before its manifest and policy narrow them.
     pub limits: Limits,
+    /// Workspace directories (fresh per call, or a session's) for tools that ask for one.
+    pub workspaces: Workspaces,
 }
+
+/// Where a tool's workspace appears in the guest.
+pub const WORKSPACE_GUEST_PATH: &str = "/workspace";
+
+/// The argument that names a session, for tools with a workspace. It is the host's, not
+/// the function's: it is taken out before the call.
+const SESSION_ARGUMENT: &str = "session";
 
 /// One call of a catalog tool by a remote caller.
 pub struct ToolCall<'a> {
@@ -37,26 +46,44 @@ pub struct ToolCall<'a> {
 }
 
 impl Runtime {
-    /// Calls a catalog tool. Remote callers get no host directories: a call has what its
-    /// manifest gives every call (a scratch directory, outbound hosts), as far as policy
-    /// grants it.
+    /// Calls a catalog tool. Remote callers get no host directories of their own: a call
+    /// has what its manifest gives every call (a scratch directory, outbound hosts) and,
+    /// for a tool that asks for a workspace, a directory at `/workspace` — the session's
+    /// named by a `session` argument, or a fresh one — as far as policy grants them.
     ///
     /// # Errors
     ///
-    /// `not_found` for a tool not in the catalog; otherwise as [`Host::call`].
+    /// `not_found` for a tool not in the catalog; `bad_request` for a malformed session;
+    /// `quota_exceeded` when the tenant's sessions are full; otherwise as [`Host::call`].
     pub async fn call_tool(&self, call: ToolCall<'_>) -> Result<CallOutput, CallError> {
         // The catalog of this moment, held to the call's end even if it is replaced.
         let catalog = self.catalog.current();
         let tool = catalog.get(call.tool).ok_or_else(|| {
             CallError::new(ErrorCode::NotFound, format!("no tool {:?}", call.tool))
         })?;
+        let mut arguments = std::borrow::Cow::Borrowed(call.arguments);
+        let mut offered = Grants::default();
+        // Held to the call's end: a fresh workspace is removed when this drops.
+        let _workspace = match tool.manifest.capabilities.workspace {
+            Some(mode) => {
+                let session = take_session(&mut arguments)?;
+                let ws = self
+                    .workspaces
+                    .for_call(&call.principal.tenant, session.as_deref())?;
+                offered = Grants::builder()
+                    .dir(ws.path(), WORKSPACE_GUEST_PATH, mode)
+                    .build();
+                Some(ws)
+            }
+            None => None,
+        };
         self.host
             .call(Call {
                 principal: call.principal,
                 target: Target::Tool(tool),
                 function: call.function,
-                arguments: call.arguments,
-                offered: Grants::default(),
+                arguments: &arguments,
+                offered,
                 limits: tool.manifest.limits(self.limits),
                 trace_id: call.trace_id,
                 cancel: call.cancel,
@@ -64,4 +91,21 @@ impl Runtime {
             })
             .await
     }
+}
+
+/// Takes the `session` argument out of an argument object, if there is one.
+fn take_session(arguments: &mut std::borrow::Cow<'_, Value>) -> Result<Option<String>, CallError> {
+    let Some(session) = arguments.get(SESSION_ARGUMENT) else {
+        return Ok(None);
+    };
+    let Some(id) = session.as_str().map(str::to_owned) else {
+        return Err(CallError::new(
+            ErrorCode::BadRequest,
+            format!("{SESSION_ARGUMENT}: expected a string, found {session}"),
+        ));
+    };
+    if let Value::Object(map) = arguments.to_mut() {
+        map.remove(SESSION_ARGUMENT);
+    }
+    Ok(Some(id))
 }

@@ -253,7 +253,16 @@ impl ServerHandler for McpServer {
 fn result(outcome: Result<CallOutput, CallError>) -> CallToolResult {
     match outcome {
         Ok(out) => {
-            let mut r = CallToolResult::success(vec![ContentBlock::text(out.value.to_string())]);
+            // What the tool printed is part of its answer (an interpreter's, all of it):
+            // a model reads content, not `_meta`.
+            let mut content = vec![ContentBlock::text(out.value.to_string())];
+            if !out.stdout.is_empty() {
+                content.push(ContentBlock::text(out.stdout.clone()));
+            }
+            if !out.stderr.is_empty() {
+                content.push(ContentBlock::text(format!("stderr:\n{}", out.stderr)));
+            }
+            let mut r = CallToolResult::success(content);
             r.structured_content = Some(json!({"result": out.value}));
             let mut meta = MetaObject::new();
             meta.insert(RECEIPT_META.into(), json!(out.receipt));

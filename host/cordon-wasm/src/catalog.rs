@@ -74,7 +74,15 @@ pub fn load_tool(
     let base = manifest_path.parent().unwrap_or(Path::new("."));
     let wasm = base.join(component_path);
     let bytes = std::fs::read(&wasm).map_err(WasmError::io(&wasm))?;
-    let component = executor.load(&manifest.name, &bytes)?;
+    let mut component = executor.load(&manifest.name, &bytes)?;
+    if let Some(names) = &manifest.functions {
+        component
+            .retain_functions(names)
+            .map_err(|reason| WasmError::Manifest {
+                path: manifest_path.to_owned(),
+                reason: format!("functions: {reason}"),
+            })?;
+    }
     admit(&manifest, Some(&component)).map_err(refused)?;
     let manifest_json = serde_json::to_value(&manifest).unwrap_or_default();
     Ok(Tool {

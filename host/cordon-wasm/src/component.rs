@@ -112,6 +112,22 @@ impl LoadedComponent {
         &self.imports
     }
 
+    /// Keeps only the exported functions named in `names` (full or bare names, as
+    /// [`LoadedComponent::function`] resolves them): a tool's manifest hides exports that
+    /// are its toolchain's, not its callers' (componentize-py's `exports#init`).
+    ///
+    /// # Errors
+    ///
+    /// The resolution error of a name that names no function.
+    pub fn retain_functions(&mut self, names: &[String]) -> Result<(), String> {
+        let mut keep = Vec::new();
+        for name in names {
+            keep.push(self.function(Some(name))?.name.clone());
+        }
+        self.functions.retain(|f| keep.contains(&f.name));
+        Ok(())
+    }
+
     /// Every exported function, in export order.
     pub fn functions(&self) -> &[FunctionInfo] {
         &self.functions

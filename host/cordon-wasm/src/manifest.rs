@@ -40,6 +40,9 @@ pub struct Manifest {
     pub component: Option<PathBuf>,
     /// A native command tool: runs on the container backend, not as a component.
     pub native: Option<NativeSettings>,
+    /// The exported functions callers see, when not all of them: the rest can be
+    /// neither listed nor called.
+    pub functions: Option<Vec<String>>,
     /// Argument names whose values are redacted wherever they appear in audit records.
     #[serde(default)]
     pub secret_arguments: Vec<String>,

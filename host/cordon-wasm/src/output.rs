@@ -77,9 +77,10 @@ impl OutputStream for CappedOutput {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        // Always accept at least one more byte: a guest that has filled its cap and writes
-        // again must hit the cap (and stop) rather than wait forever for room.
-        Ok(self.room().clamp(1, 64 * 1024) as usize)
+        // Offer one byte more than the room left: a write that would pass the cap then
+        // reaches `write` and ends the call, instead of being cut to what fits (some
+        // guests, CPython among them, drop the rest of a short write silently).
+        Ok(usize::try_from(self.room().saturating_add(1)).unwrap_or(usize::MAX))
     }
 }
 

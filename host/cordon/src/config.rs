@@ -23,9 +23,39 @@ pub struct FileConfig {
     #[serde(default)]
     pub serve: ServeConfig,
     #[serde(default)]
+    pub sessions: SessionSettings,
+    #[serde(default)]
     pub limits: LimitSettings,
     #[serde(default)]
     pub engine: EngineConfig,
+}
+
+/// `[sessions]`: workspaces that outlive a call.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    /// A session is removed this long after its last call, e.g. "1h" (the default).
+    pub ttl: Option<String>,
+    /// Bytes one tenant's sessions may hold, e.g. "256MiB" (the default).
+    pub quota: Option<String>,
+}
+
+impl SessionSettings {
+    pub fn ttl(&self) -> Result<std::time::Duration> {
+        match &self.ttl {
+            None => Ok(std::time::Duration::from_secs(3600)),
+            Some(s) => cordon_core::parse_duration(s)
+                .map_err(|e| anyhow::anyhow!("config: sessions.ttl: {e}")),
+        }
+    }
+
+    pub fn quota(&self) -> Result<u64> {
+        match &self.quota {
+            None => Ok(256 << 20),
+            Some(s) => cordon_core::parse_size(s)
+                .map_err(|e| anyhow::anyhow!("config: sessions.quota: {e}")),
+        }
+    }
 }
 
 /// `[serve]`: the HTTP API and MCP over HTTP.

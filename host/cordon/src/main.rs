@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cordon run fs --fn read-file --json '{"path":"notes.txt"}' --dir ./ws:/ws:ro
+//! cordon exec python -c 'print(1+1)'
 //! cordon tools list
 //! cordon tools inspect text-analysis
 //! cordon serve --listen 127.0.0.1:8787
@@ -12,6 +13,7 @@
 
 mod audit;
 mod config;
+mod exec;
 mod mcp;
 mod policy;
 mod run;
@@ -43,6 +45,9 @@ struct Cli {
     /// Configuration file. Default: ./cordon.toml when it exists.
     #[arg(long, global = true, env = "CORDON_CONFIG")]
     config: Option<PathBuf>,
+    /// Where compiled components are cached. Default: DATA_DIR/cache/precompiled.
+    #[arg(long, global = true, env = "CORDON_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// Export traces to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318).
     #[arg(long, global = true, env = "CORDON_OTLP_ENDPOINT")]
     otlp_endpoint: Option<String>,
@@ -54,6 +59,8 @@ struct Cli {
 enum Command {
     /// Call one function of a tool or component and print its result as JSON.
     Run(Box<run::RunArgs>),
+    /// Run Python or JavaScript in the interpreter tools' sandbox, like the interpreter.
+    Exec(exec::ExecArgs),
     /// List and inspect tools.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
@@ -80,6 +87,8 @@ pub struct Settings {
     pub tools_dir: PathBuf,
     /// Policy directory, or `None` for the built-in default policy.
     pub policy_dir: Option<PathBuf>,
+    /// Precompiled components (`--cache-dir`, `CORDON_CACHE_DIR`, under the data dir).
+    pub cache_dir: PathBuf,
     /// The rest of the config file.
     pub file: config::FileConfig,
 }
@@ -107,10 +116,13 @@ impl Settings {
                     .is_ok()
                     .then_some(local)
             });
+        let cache_dir =
+            (cli.cache_dir.clone()).unwrap_or_else(|| data_dir.join("cache").join("precompiled"));
         Ok(Settings {
             data_dir,
             tools_dir,
             policy_dir,
+            cache_dir,
             file,
         })
     }
@@ -175,6 +187,11 @@ impl Settings {
             host,
             catalog: cordon_host::LiveCatalog::new(catalog),
             limits: self.file.limits()?,
+            workspaces: cordon_host::Workspaces::new(
+                self.data_dir.join("workspaces"),
+                self.file.sessions.ttl()?,
+                self.file.sessions.quota()?,
+            ),
         });
         runtime.watch_catalog(
             self.tools_dir.clone(),
@@ -206,10 +223,12 @@ impl Settings {
         }
     }
 
-    /// The executor, with its precompile cache under the data directory.
+    /// The executor, with its precompile cache.
     pub fn executor(&self) -> Result<cordon_wasm::Executor> {
-        let cache = self.data_dir.join("cache").join("precompiled");
-        Ok(cordon_wasm::Executor::new(&self.file.engine, Some(&cache))?)
+        Ok(cordon_wasm::Executor::new(
+            &self.file.engine,
+            Some(&self.cache_dir),
+        )?)
     }
 }
 
@@ -226,6 +245,7 @@ fn main() -> ExitCode {
         runtime.block_on(async {
             match cli.command {
                 Command::Run(args) => run::run(&settings, *args).await,
+                Command::Exec(args) => exec::exec(&settings, args).await,
                 Command::Tools(cmd) => tools::tools(&settings, cmd).await,
                 Command::Serve(args) => serve::serve(&settings, args).await,
                 Command::Mcp(args) => mcp::mcp(&settings, args).await,
