@@ -17,7 +17,7 @@ STAMPS       := .cache/stamps
 TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
-.PHONY: help deps components interpreters fixtures build run test bench bench-load lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -25,6 +25,7 @@ help:
 	@echo "make components  build the first-party tools into $(TOOLS_OUT)"
 	@echo "make bench       run the criterion benchmarks (see BENCHMARKS.md)"
 	@echo "make bench-load  calls/s and latency over HTTP and MCP with wrk"
+	@echo "make bench-interpreters  print(1+1) through the server vs a python3 process"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 
 # --- installing what is missing -------------------------------------------------------
@@ -136,6 +137,10 @@ bench: build fixtures
 # Calls per second and latency over HTTP and MCP with wrk (numbers in BENCHMARKS.md).
 bench-load: build fixtures
 	bash scripts/bench-load.sh
+
+# print(1+1) through the server against a fresh python3/node process (BENCHMARKS.md).
+bench-interpreters: build
+	bash scripts/bench-interpreters.sh
 
 lint:
 	$(CARGO) fmt --all --check
