@@ -268,12 +268,21 @@ default scratch_granted := false
 scratch_granted if is_string(input.request.scratch)
 
 # --- How much: limits -------------------------------------------------------------------
-# Each requested limit, lowered to the tenant's ceiling where it has one.
+# Each requested limit, lowered to its ceiling where there is one: the tenant's own entry
+# first; else the tool's (an interpreter spends fuel far faster than a small tool does);
+# else the default tenant's.
 
 limits := {key: min([value, ceiling]) |
 	some key, value in input.request.limits
-	ceiling := tenant.limits[key]
+	ceiling := limit_ceilings[key]
 }
+
+# Later objects win: the tenant's own entry, over the tool's, over the default tenant's.
+limit_ceilings := object.union_n([
+	object.get(data.tenants["*"], "limits", {}),
+	object.get(tool_rules, "limits", {}),
+	object.get(object.get(data.tenants, input.principal.tenant, {}), "limits", {}),
+])
 
 # --- Where: backend ---------------------------------------------------------------------
 

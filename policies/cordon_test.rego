@@ -196,6 +196,17 @@ test_local_tenant_has_its_own_ceiling if {
 	d.limits.fuel == 5000000000
 }
 
+test_a_tool_may_raise_the_default_ceiling_but_not_a_tenants_own if {
+	py := json.patch(read_call(["developer"]), [{"op": "replace", "path": "/tool/name", "value": "python"}])
+	d := cordon.decision with input as py
+	d.limits.fuel == 5000000000 # the request's, under python's 10^12 ceiling
+	d.limits.memory_bytes == 268435456 # no tool ceiling for memory: the default tenant's
+	# A tenant with an entry of its own keeps its ceilings for every tool.
+	capped := json.patch(py, [{"op": "replace", "path": "/principal/tenant", "value": "tight"}])
+	t := cordon.decision with input as capped with data.tenants.tight as {"limits": {"fuel": 1000}}
+	t.limits.fuel == 1000
+}
+
 test_components_run_on_wasm if {
 	cordon.decision.backend == "wasm" with input as read_call(["guest"])
 }

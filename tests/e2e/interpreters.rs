@@ -540,13 +540,25 @@ fn escapes_fail_inside_python_and_the_ones_the_host_sees_are_counted() {
         "{v}"
     );
     let (_, metrics) = http(&server.addr, "GET", "/metrics", None, None);
-    assert!(
-        !metrics
-            .as_str()
-            .unwrap()
-            .contains("cordon_sandbox_escape_attempts_total{kind=\"path_traversal\"} 0"),
-        "the traversal was counted"
+    let counted: u64 = metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("cordon_sandbox_escape_attempts_total{kind=\"path_traversal\"} ")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(counted >= 1, "the traversal was counted");
+
+    // The schema callers see offers `session` for a tool with a workspace.
+    let (_, tool) = server.call("GET", "/v1/tools/python", None);
+    let schema = &tool["functions"][0]["input_schema"];
+    assert_eq!(
+        schema["properties"]["session"]["type"], "string",
+        "{schema}"
     );
+    assert_eq!(schema["required"], json!(["code"]));
 }
 
 #[test]

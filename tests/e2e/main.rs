@@ -832,7 +832,10 @@ fn the_server_answers_bad_requests_with_coded_errors() {
     );
     // A session's workspace keeps what one call wrote for the next.
     let write = json!({"function": "write-file", "arguments": {"path": "n.txt", "contents": "kept", "session": "s"}});
-    assert_eq!(server.call("POST", "/v1/tools/fs/call", Some(&write)).0, 200);
+    assert_eq!(
+        server.call("POST", "/v1/tools/fs/call", Some(&write)).0,
+        200
+    );
     let read = json!({"function": "read-file", "arguments": {"path": "n.txt", "session": "s"}});
     let (status, v) = server.call("POST", "/v1/tools/fs/call", Some(&read));
     assert_eq!((status, v["value"].clone()), (200, json!("kept")), "{v}");

@@ -18,7 +18,7 @@ mod workspaces;
 
 pub use live::{LiveCatalog, load_catalog};
 pub use redact::redact;
-pub use runtime::{Runtime, ToolCall, WORKSPACE_GUEST_PATH};
+pub use runtime::{Runtime, ToolCall, WORKSPACE_GUEST_PATH, call_schema};
 pub use workspaces::{Workspace, Workspaces};
 
 use manifests::PreparedManifests;

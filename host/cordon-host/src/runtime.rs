@@ -4,6 +4,7 @@
 use crate::LiveCatalog;
 use crate::{Call, Host, Target, Workspaces};
 use cordon_core::{CallError, CallOutput, ErrorCode, Grants, Limits, Principal, RequestId};
+use cordon_wasm::catalog::Tool;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +92,25 @@ impl Runtime {
             })
             .await
     }
+}
+
+/// The JSON Schema of a call's arguments as remote callers send them: the function's own,
+/// plus the optional `session` for a tool that asks for a workspace.
+pub fn call_schema(tool: &Tool, function: &cordon_wasm::FunctionInfo) -> Value {
+    let mut schema = function.input_schema.clone();
+    if tool.manifest.capabilities.workspace.is_some()
+        && let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut)
+    {
+        properties.insert(
+            SESSION_ARGUMENT.to_owned(),
+            serde_json::json!({
+                "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{1,64}$",
+                "description": "Keep /workspace across calls: files written in one call with this session are there in the next (same tenant). Without it, each call gets a fresh, empty /workspace.",
+            }),
+        );
+    }
+    schema
 }
 
 /// Takes the `session` argument out of an argument object, if there is one.

@@ -74,7 +74,8 @@ fn sanitize(function: &str) -> String {
 
 impl Listed<'_> {
     /// The MCP tool definition: the WIT doc comment (else the manifest's description) as
-    /// the description, the WIT-derived JSON Schema as `inputSchema`, and the result under
+    /// the description, the WIT-derived JSON Schema as `inputSchema` (with `session` for
+    /// tools with a workspace), and the result under
     /// `result` as `outputSchema` (MCP's structured content must be an object).
     pub(crate) fn definition(&self) -> rmcp::model::Tool {
         let manifest = &self.tool.manifest;
@@ -92,7 +93,7 @@ impl Listed<'_> {
         rmcp::model::Tool::new(
             self.name.clone(),
             description,
-            Arc::new(object(&self.function.input_schema)),
+            Arc::new(object(&cordon_host::call_schema(self.tool, self.function))),
         )
         .with_title(format!("{} · {}", manifest.name, self.function.name))
         .with_raw_output_schema(Arc::new(object(&output)))

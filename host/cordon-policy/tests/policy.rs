@@ -29,10 +29,20 @@ fn parse_rule(s: &str) -> HostRule {
 
 /// The input for calling `fs`'s `function` with `args` and the standard grants.
 fn input<'a>(principal: &'a Principal, function: &'a str, args: &'a Value) -> DecisionInput<'a> {
+    input_for(principal, "fs", function, args)
+}
+
+/// The input for calling `tool`'s `function` with `args` and the standard grants.
+fn input_for<'a>(
+    principal: &'a Principal,
+    tool: &'a str,
+    function: &'a str,
+    args: &'a Value,
+) -> DecisionInput<'a> {
     DecisionInput {
         principal,
         tool: ToolInput {
-            name: "fs",
+            name: tool,
             function,
             registered: true,
             manifest: None,
@@ -164,10 +174,13 @@ fn rvm_and_interpreter_agree_on_the_shipped_policy() {
         ),
         (vec!["nobody"], "files#stat", json!({"path": "~/x"})),
         (vec![], "files#stat", json!({})),
+        // A tool with limit ceilings of its own (policy data `tools.python.limits`).
+        (vec!["developer"], "run", json!({"code": "print(1)"})),
     ];
     for (roles, function, args) in cases {
         let principal = Principal::new("acme", "alice", roles.iter().copied());
-        let input = input(&principal, function, &args);
+        let tool = if function == "run" { "python" } else { "fs" };
+        let input = input_for(&principal, tool, function, &args);
         let rvm = policy.decide(&input).decision;
         engine.set_input(
             regorus::Value::from_json_str(&serde_json::to_string(&input).unwrap_or_default())

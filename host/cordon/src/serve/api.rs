@@ -209,11 +209,12 @@ pub async fn describe_tool(
         name: tool.manifest.name.clone(),
         version: tool.manifest.version.clone(),
         description: tool.manifest.description.clone(),
-        functions: tool
-            .component
-            .functions()
-            .iter()
-            .map(function_json)
+        functions: (tool.component.functions().iter())
+            .map(|f| {
+                let mut v = function_json(f);
+                v["input_schema"] = cordon_host::call_schema(tool, f);
+                v
+            })
             .collect(),
     }))
 }
