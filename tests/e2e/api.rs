@@ -622,12 +622,7 @@ fn traces_reach_an_otlp_collector_in_the_callers_trace() {
     let (collector, bodies) = fake_collector();
     let endpoint = format!("http://{collector}");
     let token = create_token(&env, "acme", "developer");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_local_addr();
     let mut child = env
         .cordon()
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")

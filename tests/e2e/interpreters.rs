@@ -617,24 +617,9 @@ fn the_python_tool_answers_over_mcp_too() {
     let tools = interpreter_catalog();
     let server = interpreter_server(&env, tools.path());
     let url = format!("http://{}/mcp", server.addr);
-    let script = repo().join("tests/mcp/python_client.py");
     let calls = json!([["python", {"code": "import json,sys; print(json.dumps({\"ok\": sum(range(10))}))"}]]);
-    let out = Command::new(repo().join(".cache/venv-mcp/bin/python"))
-        .args([
-            script.to_str().unwrap(),
-            "http",
-            &calls.to_string(),
-            &url,
-            &server.token,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report =
+        super::mcp::python_client_with(&env, tools.path(), &calls, &["http", &url, &server.token]);
     let call = &report["calls"][0];
     assert_eq!(call["is_error"], false, "{call}");
     assert!(

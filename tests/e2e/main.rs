@@ -594,12 +594,7 @@ fn serve(env: &Env, tools: &Path) -> Server {
 
 fn serve_with(env: &Env, tools: &Path, extra: &[&str]) -> Server {
     let token = create_token(env, "acme", "developer");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = free_local_addr();
     let mut child = env
         .cordon()
         .env("CORDON_TOOLS_DIR", tools)
@@ -615,6 +610,16 @@ fn serve_with(env: &Env, tools: &Path, extra: &[&str]) -> Server {
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Server { child, addr, token }
+}
+
+/// A loopback address with a port nothing listens on (free when asked).
+fn free_local_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
 }
 
 fn http(

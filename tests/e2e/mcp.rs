@@ -20,27 +20,43 @@ fn python_client(env: &Env, calls: &Value, transport: &[&str]) -> Value {
     python_client_with(env, &tools_dir(), calls, transport)
 }
 
-fn python_client_with(env: &Env, tools: &Path, calls: &Value, transport: &[&str]) -> Value {
-    let script = repo().join("tests/mcp/python_client.py");
-    let mut args: Vec<String> = vec![script.display().to_string(), transport[0].to_owned()];
-    args.push(calls.to_string());
-    args.extend(transport[1..].iter().map(|s| (*s).to_owned()));
-    let out = Command::new(python())
-        .args(&args)
+/// The Python SDK client as a command: `transport` is `["stdio", command...]` or
+/// `["http", url, token]`.
+fn python_command(env: &Env, tools: &Path, calls: &Value, transport: &[&str]) -> Command {
+    let mut c = Command::new(python());
+    c.arg(repo().join("tests/mcp/python_client.py"))
+        .arg(transport[0])
+        .arg(calls.to_string())
+        .args(&transport[1..])
         // The stdio server inherits this environment: the test's data and tools dirs.
         .env_remove("CORDON_CONFIG")
         .env("CORDON_DATA_DIR", env.data.path())
         .env("CORDON_TOOLS_DIR", tools)
-        .current_dir(env.ws.path())
-        .output()
-        .unwrap();
+        .current_dir(env.ws.path());
+    c
+}
+
+/// The JSON report an SDK client printed, or a panic with its stderr.
+fn report(sdk: &str, out: &Output) -> Value {
     assert!(
         out.status.success(),
-        "the MCP Python SDK client failed:\n{}",
+        "the MCP {sdk} SDK client failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+pub(super) fn python_client_with(
+    env: &Env,
+    tools: &Path,
+    calls: &Value,
+    transport: &[&str],
+) -> Value {
+    let out = python_command(env, tools, calls, transport)
+        .output()
+        .unwrap();
+    report("Python", &out)
 }
 
 /// Runs the Python client with one `@await-list-changed` step; `change` runs once the
@@ -51,39 +67,23 @@ fn python_client_awaiting_change(
     transport: &[&str],
     change: impl FnOnce(),
 ) -> Value {
-    let script = repo().join("tests/mcp/python_client.py");
     let calls = json!([["@await-list-changed", {"seconds": 30}]]);
-    let mut child = Command::new(python())
-        .arg(script)
-        .arg(transport[0])
-        .arg(calls.to_string())
-        .args(&transport[1..])
-        .env_remove("CORDON_CONFIG")
-        .env("CORDON_DATA_DIR", env.data.path())
-        .env("CORDON_TOOLS_DIR", tools)
-        .current_dir(env.ws.path())
+    let mut child = python_command(env, tools, &calls, transport)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
     for line in stderr.by_ref() {
-        let line = line.unwrap();
-        if line.contains("waiting for tools/list_changed") {
+        if line.unwrap().contains("waiting for tools/list_changed") {
             break;
         }
-        seen.push(line);
     }
     change();
+    // The rest of stderr is drained so the client never blocks on it; `report` shows
+    // nothing of it, but a failure here is the client's exit status.
     std::thread::spawn(move || for _ in stderr {});
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the client failed: {}",
-        seen.join("\n")
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    report("Python", &child.wait_with_output().unwrap())
 }
 
 /// Runs the TypeScript SDK client over Streamable HTTP against `url` with `token`.
@@ -103,13 +103,7 @@ fn ts_client(calls: &Value, url: &str, token: &str) -> Value {
         .args([url, token])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "the MCP TypeScript SDK client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    report("TypeScript", &out)
 }
 
 fn tool_names(report: &Value) -> Vec<String> {

@@ -3,7 +3,9 @@
 //! call of the same session (any such tool, same tenant) finds the files.
 //!
 //! ```text
-//! ROOT/fresh/<random>/                      one call's, removed when it ends
+//! ROOT/fresh/<pid>/<random>/                one call's, removed when it ends; a process's
+//!                                           own directory, so what a crashed process left
+//!                                           is swept by the next one, and only that
 //! ROOT/sessions/<tenant hex>/<session>/ws/   what the guest sees at /workspace
 //! ROOT/sessions/<tenant hex>/<session>/used  last use (host-only: outside the guest's reach)
 //! ```
@@ -46,8 +48,10 @@ impl Workspace {
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 impl Workspaces {
-    /// Workspaces under `root`.
+    /// Workspaces under `root`. Fresh workspaces that processes no longer running left
+    /// behind (a crash, a kill) are removed now.
     pub fn new(root: PathBuf, ttl: Duration, quota_bytes: u64) -> Workspaces {
+        remove_orphaned_fresh(&root.join("fresh"));
         Workspaces {
             root,
             ttl,
@@ -66,7 +70,7 @@ impl Workspaces {
     pub fn for_call(&self, tenant: &str, session: Option<&str>) -> Result<Workspace, CallError> {
         self.sweep_now_and_then();
         let Some(id) = session else {
-            let fresh = self.root.join("fresh");
+            let fresh = self.root.join("fresh").join(std::process::id().to_string());
             std::fs::create_dir_all(&fresh).map_err(internal)?;
             return tempfile::tempdir_in(&fresh)
                 .map(Workspace::Fresh)
@@ -134,6 +138,24 @@ impl Workspaces {
             }
         }
         removed
+    }
+}
+
+/// Removes `fresh/<pid>` of every process that is no longer running. A process that is
+/// (another `cordon` sharing the data directory) keeps its own.
+fn remove_orphaned_fresh(fresh: &Path) {
+    let Ok(entries) = std::fs::read_dir(fresh) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let running = Path::new("/proc").join(pid.to_string()).exists();
+        if !running && pid != std::process::id() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -206,6 +228,21 @@ mod tests {
         for bad in ["", "../x", "a/b", ".", &"x".repeat(65)] {
             assert!(w.for_call("acme", Some(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn fresh_workspaces_of_dead_processes_are_removed_and_live_ones_kept() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fresh = root.path().join("fresh");
+        // No process has pid 4294967295; this test's own process is alive.
+        let dead = fresh.join(u32::MAX.to_string()).join("left-behind");
+        let alive = fresh.join(std::process::id().to_string()).join("in-use");
+        for d in [&dead, &alive] {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let _w = Workspaces::new(root.path().to_owned(), Duration::from_secs(60), 1 << 20);
+        assert!(!dead.exists());
+        assert!(alive.exists());
     }
 
     #[test]
