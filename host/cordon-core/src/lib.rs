@@ -22,6 +22,7 @@
 //! assert_eq!(ErrorCode::FuelExhausted.as_str(), "fuel_exhausted");
 //! ```
 
+mod clock;
 mod decision;
 mod error;
 mod escape;
@@ -34,6 +35,7 @@ mod size;
 mod tool_name;
 pub mod trace;
 
+pub use clock::now_ms;
 pub use decision::{Backend, DecidedDir, DecidedGrants, DecidedLimits, Decision};
 pub use error::{ErrorClass, ErrorCode};
 pub use escape::{EscapeKind, Violation};

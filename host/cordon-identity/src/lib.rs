@@ -17,13 +17,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use cordon_core::now_ms;
 use cordon_core::{ErrorCode, Principal};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// What every token starts with, so a leaked one is recognisable (and scannable) as ours.
 pub const TOKEN_PREFIX: &str = "cdn_";
@@ -156,13 +157,6 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_ms INTEGER
 );
 ";
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
 
 fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))

@@ -22,7 +22,6 @@ use cordon_core::{CallError, ErrorCode, Principal, Receipt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
-use std::time::Duration;
 
 /// A job's id: `job_` and 32 hex digits, unguessable (it is the only handle a reader needs
 /// besides being of the same tenant).
@@ -157,8 +156,6 @@ pub struct Claimed {
     pub id: JobId,
     /// What to run.
     pub spec: JobSpec,
-    /// How long it waited in the queue.
-    pub waited: Duration,
 }
 
 /// How a job ended.

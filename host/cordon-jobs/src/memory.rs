@@ -6,10 +6,11 @@ use crate::{
     Claimed, Job, JobId, JobOutcome, JobQueue, JobSpec, JobStatus, Priority, QueueError, Submitted,
 };
 use async_trait::async_trait;
+use cordon_core::now_ms;
 use cordon_metrics::Metrics;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -102,13 +103,6 @@ impl State {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[async_trait]
@@ -207,14 +201,13 @@ impl JobQueue for InProcessQueue {
                             .queue_depth
                             .with_label_values(&[entry.spec.priority.as_str(), tenant])
                             .dec();
-                        let waited = entry.enqueued.elapsed();
-                        self.metrics.job_age.observe(waited.as_secs_f64());
+                        let waited = entry.enqueued.elapsed().as_secs_f64();
+                        self.metrics.job_age.observe(waited);
                         entry.job.status = JobStatus::Running;
                         entry.job.started_ms = Some(now_ms());
                         return Some(Claimed {
                             id,
                             spec: entry.spec.clone(),
-                            waited,
                         });
                     }
                     continue;

@@ -53,13 +53,15 @@ impl Quotas {
     fn with_state<T>(&self, tenant: &str, f: impl FnOnce(&mut TenantState) -> T) -> T {
         let config = self.config(tenant);
         let mut states = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let state = states
-            .entry(tenant.to_owned())
-            .or_insert_with(|| TenantState {
-                tokens: f64::from(config.burst),
-                refilled: Instant::now(),
-                in_flight: Arc::new(Semaphore::new(config.concurrent_calls as usize)),
-            });
+        // Every request passes here: look up before allocating the key.
+        if let Some(state) = states.get_mut(tenant) {
+            return f(state);
+        }
+        let state = states.entry(tenant.to_owned()).or_insert(TenantState {
+            tokens: f64::from(config.burst),
+            refilled: Instant::now(),
+            in_flight: Arc::new(Semaphore::new(config.concurrent_calls as usize)),
+        });
         f(state)
     }
 
