@@ -46,11 +46,12 @@ pub enum ErrorCode {
     Cancelled,
     /// The caller sent more than a request may carry (the HTTP body cap).
     TooLarge,
-    /// The caller (its tenant) is over its request rate, its calls in flight or its queued
-    /// jobs; retry later.
+    /// The caller (its tenant) is over its request rate or its calls in flight; retry later.
     RateLimited,
     /// The tenant's session workspaces hold more than its disk quota.
     QuotaExceeded,
+    /// The tenant already has as many jobs waiting as it may; retry when some have run.
+    QueueFull,
     /// The server cannot take the request now: it is starting, shutting down, or a
     /// dependency (the audit log) is unhealthy.
     Unavailable,
@@ -85,6 +86,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::QueueFull => "queue_full",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Trap => "trap",
             ErrorCode::ToolError => "tool_error",
@@ -112,7 +114,8 @@ impl ErrorCode {
             | ErrorCode::OutputLimit
             | ErrorCode::Cancelled
             | ErrorCode::RateLimited
-            | ErrorCode::QuotaExceeded => ErrorClass::LimitHit,
+            | ErrorCode::QuotaExceeded
+            | ErrorCode::QueueFull => ErrorClass::LimitHit,
             ErrorCode::Trap | ErrorCode::ToolError => ErrorClass::GuestFault,
             ErrorCode::Internal | ErrorCode::BackendUnavailable | ErrorCode::Unavailable => {
                 ErrorClass::Internal
@@ -174,6 +177,7 @@ mod tests {
             ErrorCode::TooLarge,
             ErrorCode::RateLimited,
             ErrorCode::QuotaExceeded,
+            ErrorCode::QueueFull,
             ErrorCode::Unavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap_or_default();

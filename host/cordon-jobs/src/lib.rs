@@ -2,19 +2,23 @@
 //! result later.
 //!
 //! The queue is a trait, [`JobQueue`], so the HTTP API does not care where jobs wait: here
-//! they wait in this process ([`InProcessQueue`]); with federation they wait in Redis and
-//! any host's workers take them. [`run_workers`] drains a queue with a fixed number of
-//! workers and turns a worker that crashes into a `quarantined` job instead of a lost one.
+//! they wait in this process ([`InProcessQueue`]); with federation they wait in Redis
+//! (`cordon-federation`) and any host's workers take them. [`run_workers`] drains a queue
+//! with a fixed number of workers and turns a worker that crashes, or a job that tries to
+//! cross a boundary, into a `quarantined` job instead of a lost or retried one.
 //!
 //! ```text
 //! submit(spec) ──▶ queued ──claim()──▶ running ──finish()──▶ succeeded | failed | quarantined
-//!      │ same tenant + idempotency key: the existing job's id
+//!      │ same tenant + idempotency key: the existing job's id          │ release()
+//!      └───────────────────────────────────────────── queued ◀─────────┘
 //! ```
 
 mod memory;
+mod watch;
 mod worker;
 
 pub use memory::{InProcessQueue, QueueOptions};
+pub use watch::Finished;
 pub use worker::run_workers;
 
 use async_trait::async_trait;
@@ -22,6 +26,7 @@ use cordon_core::{CallError, ErrorCode, Principal, Receipt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
+use std::time::Duration;
 
 /// A job's id: `job_` and 32 hex digits, unguessable (it is the only handle a reader needs
 /// besides being of the same tenant).
@@ -98,8 +103,30 @@ pub enum JobStatus {
     Succeeded,
     /// It was refused or failed; `error` says why.
     Failed,
-    /// It crashed the worker that ran it; it is kept for inspection and never retried.
+    /// It crashed the worker that ran it, outlived the hosts that ran it too many times, or
+    /// tried to cross a boundary; it is kept for an operator and not retried.
     Quarantined,
+}
+
+impl JobStatus {
+    /// `true` once the job has ended (`succeeded`, `failed` or `quarantined`).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Quarantined
+        )
+    }
+
+    /// The stored form (`queued`, `running`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Quarantined => "quarantined",
+        }
+    }
 }
 
 /// What a caller submits.
@@ -127,6 +154,8 @@ pub struct JobSpec {
 pub struct Job {
     /// Its id.
     pub id: JobId,
+    /// The tenant that submitted it.
+    pub tenant: String,
     /// Where it is.
     pub status: JobStatus,
     /// The tool it calls.
@@ -137,16 +166,64 @@ pub struct Job {
     pub priority: Priority,
     /// When it was submitted (ms since the epoch).
     pub submitted_ms: u64,
-    /// When a worker started it.
+    /// When a worker last started it.
     pub started_ms: Option<u64>,
     /// When it finished.
     pub finished_ms: Option<u64>,
+    /// The host that last started it.
+    pub host: Option<String>,
+    /// How many times a worker has started it (more than one: its host died running it).
+    pub attempts: u32,
     /// The call's value, when it succeeded.
     pub result: Option<Value>,
     /// Why it failed or was quarantined.
     pub error: Option<CallError>,
     /// What the call consumed.
     pub receipt: Option<Receipt>,
+}
+
+impl Job {
+    /// A job just submitted.
+    pub fn queued(id: JobId, spec: &JobSpec, submitted_ms: u64) -> Job {
+        Job {
+            id,
+            tenant: spec.principal.tenant.clone(),
+            status: JobStatus::Queued,
+            tool: spec.tool.clone(),
+            function: spec.function.clone(),
+            priority: spec.priority,
+            submitted_ms,
+            started_ms: None,
+            finished_ms: None,
+            host: None,
+            attempts: 0,
+            result: None,
+            error: None,
+            receipt: None,
+        }
+    }
+
+    /// Records `outcome` on the job.
+    pub fn record(&mut self, outcome: JobOutcome, finished_ms: u64) {
+        self.finished_ms = Some(finished_ms);
+        match outcome {
+            JobOutcome::Succeeded { value, receipt } => {
+                self.status = JobStatus::Succeeded;
+                self.result = Some(value);
+                self.receipt = Some(receipt);
+            }
+            JobOutcome::Failed(e) => {
+                self.status = JobStatus::Failed;
+                self.receipt = e.receipt.clone();
+                self.error = Some(e);
+            }
+            JobOutcome::Quarantined(e) => {
+                self.status = JobStatus::Quarantined;
+                self.receipt = e.receipt.clone();
+                self.error = Some(e);
+            }
+        }
+    }
 }
 
 /// A job a worker has claimed: it is `running` until [`JobQueue::finish`].
@@ -156,6 +233,11 @@ pub struct Claimed {
     pub id: JobId,
     /// What to run.
     pub spec: JobSpec,
+    /// Which start this is (1 the first time; more when hosts died running it).
+    pub attempt: u32,
+    /// An operator released it from quarantine: it runs once more and its outcome stands,
+    /// whatever it tries.
+    pub released: bool,
 }
 
 /// How a job ended.
@@ -170,8 +252,8 @@ pub enum JobOutcome {
     },
     /// The call was refused or failed.
     Failed(CallError),
-    /// The worker running it crashed; the message says how.
-    Quarantined(String),
+    /// The job is kept for an operator and not retried; the error says why.
+    Quarantined(CallError),
 }
 
 /// The answer to a submission.
@@ -197,14 +279,17 @@ pub enum QueueError {
     /// The queue is shutting down and takes no more jobs.
     #[error("the server is shutting down and takes no new jobs")]
     Closed,
+    /// Where jobs wait cannot be reached now (Redis is down or unreachable).
+    #[error("the job queue is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl QueueError {
     /// The error code a surface answers with.
     pub fn code(&self) -> ErrorCode {
         match self {
-            QueueError::Full { .. } => ErrorCode::RateLimited,
-            QueueError::Closed => ErrorCode::Unavailable,
+            QueueError::Full { .. } => ErrorCode::QueueFull,
+            QueueError::Closed | QueueError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -218,15 +303,52 @@ pub trait JobQueue: Send + Sync {
 
     /// A job of `tenant`'s; `None` for an unknown id or another tenant's job (the two are
     /// indistinguishable on purpose).
-    async fn status(&self, tenant: &str, id: &JobId) -> Option<Job>;
+    async fn status(&self, tenant: &str, id: &JobId) -> Result<Option<Job>, QueueError>;
 
-    /// Waits for the next job (highest priority, then oldest) and marks it running;
-    /// `None` once the queue is closed.
+    /// Waits for the next job (highest priority first; between tenants in turn; within a
+    /// tenant the oldest first) and marks it running; `None` once the queue is closed.
     async fn claim(&self) -> Option<Claimed>;
 
-    /// Records how a claimed job ended.
-    async fn finish(&self, id: &JobId, outcome: JobOutcome);
+    /// Records how a claimed job ended. The job leaves the queue only once this returns
+    /// `Ok`: on an error the caller retries (or, if it dies, another worker reruns it).
+    async fn finish(&self, id: &JobId, outcome: JobOutcome) -> Result<(), QueueError>;
 
-    /// Stops taking and handing out jobs; returns how many were still waiting.
+    /// Quarantined jobs, of `tenant` or (`None`) of every tenant, oldest first.
+    async fn quarantined(&self, tenant: Option<&str>) -> Result<Vec<Job>, QueueError>;
+
+    /// Queues a quarantined job again, for one more run whose outcome stands; `false` when
+    /// there is no such quarantined job (of `tenant`, when given).
+    async fn release(&self, tenant: Option<&str>, id: &JobId) -> Result<bool, QueueError>;
+
+    /// Deletes a quarantined job; `false` when there is no such quarantined job.
+    async fn discard(&self, tenant: Option<&str>, id: &JobId) -> Result<bool, QueueError>;
+
+    /// Who is told when a job finishes (on any host, for a shared queue).
+    fn finished(&self) -> &Finished;
+
+    /// Stops taking and handing out jobs; returns how many waiting jobs this process drops
+    /// (none for a durable queue: they wait for another host).
     fn close(&self) -> usize;
+
+    /// The job once it has finished, or as it is when `timeout` runs out.
+    async fn wait(
+        &self,
+        tenant: &str,
+        id: &JobId,
+        timeout: Duration,
+    ) -> Result<Option<Job>, QueueError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Watch before reading, so a finish between the read and the wait is not missed.
+            let finished = self.finished().watch(id);
+            let job = self.status(tenant, id).await?;
+            let waiting = job.as_ref().is_some_and(|j| !j.status.is_finished());
+            if !waiting || tokio::time::Instant::now() >= deadline {
+                return Ok(job);
+            }
+            if tokio::time::timeout_at(deadline, finished).await.is_err() {
+                return self.status(tenant, id).await;
+            }
+        }
+    }
 }

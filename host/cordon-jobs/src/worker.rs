@@ -1,16 +1,24 @@
 //! Workers: each takes a job, runs it in its own task, records the outcome, and takes the
 //! next, until the queue closes.
 
-use crate::{Claimed, JobOutcome, JobQueue};
+use crate::{Claimed, JobOutcome, JobQueue, QueueError};
+use cordon_core::{CallError, ErrorCode};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 /// Starts `workers` workers draining `queue` with `run`. The returned set finishes once the
 /// queue is closed and every job in flight has been recorded: await it to drain.
 ///
-/// A job whose task panics is recorded `quarantined` (never retried: what crashed a worker
-/// once would crash the next); the worker goes on.
+/// Two kinds of job are quarantined rather than recorded as failed, and never retried: one
+/// whose task panics (what crashed a worker once would crash the next), and one whose call
+/// tried to cross a boundary (a path escape, a host it was not granted): an operator looks
+/// at it before anything runs it again. A job an operator released runs once more and its
+/// outcome stands.
+///
+/// An outcome that cannot be stored (the queue's store is down) is retried with backoff;
+/// the job stays the worker's until it is stored.
 pub fn run_workers<F, Fut>(queue: Arc<dyn JobQueue>, workers: usize, run: F) -> JoinSet<()>
 where
     F: Fn(Claimed) -> Fut + Clone + Send + Sync + 'static,
@@ -23,20 +31,44 @@ where
         set.spawn(async move {
             while let Some(claimed) = queue.claim().await {
                 let id = claimed.id.clone();
+                let released = claimed.released;
                 let outcome = match tokio::spawn(run(claimed)).await {
+                    Ok(JobOutcome::Failed(e)) if !e.violations.is_empty() && !released => {
+                        tracing::warn!(job = %id, code = %e.code, "a job tried to cross a boundary; quarantined");
+                        JobOutcome::Quarantined(e)
+                    }
                     Ok(outcome) => outcome,
                     Err(e) => {
                         tracing::error!(job = %id, error = %e, "a job crashed its worker; quarantined");
-                        JobOutcome::Quarantined(format!(
-                            "the job crashed the worker running it ({e}); it is kept for inspection and not retried"
+                        JobOutcome::Quarantined(CallError::new(
+                            ErrorCode::Internal,
+                            format!(
+                                "the job crashed the worker running it ({e}); it is kept for inspection and not retried"
+                            ),
                         ))
                     }
                 };
-                queue.finish(&id, outcome).await;
+                store(queue.as_ref(), &id, outcome).await;
             }
         });
     }
     set
+}
+
+/// Records the outcome, retrying while the store is unreachable.
+async fn store(queue: &dyn JobQueue, id: &crate::JobId, outcome: JobOutcome) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match queue.finish(id, outcome.clone()).await {
+            Ok(()) => return,
+            Err(QueueError::Closed) => return,
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "cannot store a job's outcome yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -76,19 +108,21 @@ mod tests {
             }
         });
         for _ in 0..200 {
-            let done = |s: Option<crate::Job>| s.is_some_and(|j| j.finished_ms.is_some());
+            let done = |s: Result<Option<crate::Job>, _>| {
+                s.ok().flatten().is_some_and(|j| j.finished_ms.is_some())
+            };
             if done(q.status("acme", &ok.id).await) && done(q.status("acme", &crash.id).await) {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let ok = q.status("acme", &ok.id).await;
+        let ok = q.status("acme", &ok.id).await.ok().flatten();
         assert!(
             ok.as_ref()
                 .is_some_and(|j| j.status == JobStatus::Succeeded)
         );
         assert_eq!(ok.and_then(|j| j.result), Some(json!(4)));
-        let crash = q.status("acme", &crash.id).await;
+        let crash = q.status("acme", &crash.id).await.ok().flatten();
         assert!(crash.is_some_and(|j| j.status == JobStatus::Quarantined));
         q.close();
         workers.join_all().await;

@@ -16,6 +16,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub tools_dir: Option<PathBuf>,
     pub policy_dir: Option<PathBuf>,
+    /// The token database; by default DATA_DIR/identity.db. Hosts of a federation on one
+    /// machine may share one file.
+    pub identity_db: Option<PathBuf>,
     #[serde(default)]
     pub local: LocalPrincipal,
     #[serde(default)]
@@ -24,6 +27,8 @@ pub struct FileConfig {
     pub serve: ServeConfig,
     #[serde(default)]
     pub sessions: SessionSettings,
+    #[serde(default)]
+    pub federation: FederationConfig,
     #[serde(default)]
     pub limits: LimitSettings,
     #[serde(default)]
@@ -55,6 +60,53 @@ impl SessionSettings {
             Some(s) => cordon_core::parse_size(s)
                 .map_err(|e| anyhow::anyhow!("config: sessions.quota: {e}")),
         }
+    }
+}
+
+/// `[federation]`: share jobs with other hosts through Redis (see docs/federation.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// `redis://HOST:PORT`: join the federation on this Redis (`--redis`).
+    pub redis: Option<String>,
+    /// This host's id; by default HOSTNAME-PID.
+    pub host_id: Option<String>,
+    /// The API address other hosts and operators see; by default the listening one.
+    pub advertise: Option<String>,
+    /// Key prefix; federations sharing one Redis use different ones ("cordon").
+    pub prefix: Option<String>,
+    /// A running job's claim lapses after this without renewal, e.g. "10s" (the default).
+    pub lease: Option<String>,
+    /// Starts after which a job whose hosts keep dying is quarantined (3).
+    pub max_attempts: Option<u32>,
+    /// How long finished jobs stay readable, e.g. "1h" (the default).
+    pub result_ttl: Option<String>,
+}
+
+impl FederationConfig {
+    /// The options for `redis`, with this file's settings applied.
+    pub fn options(&self, redis: &str, host_id: String) -> Result<cordon_federation::FederationOptions> {
+        let mut o = cordon_federation::FederationOptions::new(redis, host_id);
+        let duration = |key: &str, v: &Option<String>| -> Result<Option<std::time::Duration>> {
+            v.as_deref()
+                .map(cordon_core::parse_duration)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("config: federation.{key}: {e}"))
+        };
+        if let Some(p) = &self.prefix {
+            o.prefix.clone_from(p);
+        }
+        if let Some(d) = duration("lease", &self.lease)? {
+            o.lease = d;
+        }
+        if let Some(d) = duration("result_ttl", &self.result_ttl)? {
+            o.result_ttl = d;
+        }
+        if let Some(n) = self.max_attempts {
+            anyhow::ensure!(n >= 1, "config: federation.max_attempts: at least 1");
+            o.max_attempts = n;
+        }
+        Ok(o)
     }
 }
 

@@ -9,11 +9,14 @@
 //! cordon policy test
 //! cordon audit tail --follow
 //! cordon token create --tenant acme --role developer
+//! cordon serve --redis redis://127.0.0.1:6379
+//! cordon hosts --redis redis://127.0.0.1:6379
 //! ```
 
 mod audit;
 mod config;
 mod exec;
+mod fleet;
 mod mcp;
 mod policy;
 mod run;
@@ -77,6 +80,11 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// List the hosts of a federation (reads its Redis).
+    Hosts(fleet::HostsArgs),
+    /// List, release or discard quarantined jobs of a federation (reads its Redis).
+    #[command(subcommand)]
+    Quarantine(fleet::QuarantineCommand),
 }
 
 /// Settings every command shares, resolved from flags, environment and config file.
@@ -142,9 +150,12 @@ impl Settings {
         self.data_dir.join("audit.db")
     }
 
-    /// The token store's database.
+    /// The token store's database (`CORDON_IDENTITY_DB`, `identity_db`, DATA_DIR/identity.db).
     pub fn identity_path(&self) -> PathBuf {
-        self.data_dir.join("identity.db")
+        std::env::var_os("CORDON_IDENTITY_DB")
+            .map(PathBuf::from)
+            .or_else(|| self.file.identity_db.clone())
+            .unwrap_or_else(|| self.data_dir.join("identity.db"))
     }
 
     /// The whole call path: executor, policy (watched for changes), audit log.
@@ -252,6 +263,8 @@ fn main() -> ExitCode {
                 Command::Policy(cmd) => policy::policy(&settings, cmd),
                 Command::Audit(cmd) => audit::audit(&settings, cmd).await,
                 Command::Token(cmd) => token::token(&settings, cmd),
+                Command::Hosts(args) => fleet::hosts(&settings, args).await,
+                Command::Quarantine(cmd) => fleet::quarantine(&settings, cmd).await,
             }
         })
     });

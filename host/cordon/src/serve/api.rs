@@ -2,7 +2,7 @@
 //! contract `/v1/openapi.json` publishes; schemathesis checks the server against it.
 
 use super::AppState;
-use super::auth::{Caller, limited_response};
+use super::auth::{Caller, limited_response, require_admin};
 use super::edge::RequestContext;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::tools::function_json;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cordon_core::{CallError, ErrorCode, LogRecord, Receipt};
 use cordon_host::ToolCall;
-use cordon_jobs::{JobId, JobSpec, JobStatus, Priority};
+use cordon_jobs::{Job, JobId, JobSpec, JobStatus, Priority};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -32,6 +32,10 @@ pub const ROUTES: &[&str] = &[
     "/v1/jobs",
     "/v1/jobs/{id}",
     "/v1/audit",
+    "/v1/hosts",
+    "/v1/quarantine",
+    "/v1/quarantine/{id}",
+    "/v1/quarantine/{id}/release",
 ];
 
 #[derive(OpenApi)]
@@ -41,13 +45,18 @@ pub const ROUTES: &[&str] = &[
         description = "Run untrusted tools as sandboxed components: every call decided by policy, limited, and audited.",
         version = "1"
     ),
-    paths(healthz, readyz, list_tools, describe_tool, call_tool, submit_job, job_status, read_audit),
+    paths(
+        healthz, readyz, list_tools, describe_tool, call_tool, submit_job, job_status, read_audit,
+        super::fleet::list_hosts, super::fleet::list_quarantine, super::fleet::release,
+        super::fleet::discard,
+    ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     tags(
         (name = "tools", description = "The catalog and synchronous calls"),
         (name = "jobs", description = "Asynchronous calls"),
         (name = "audit", description = "The audit log (admins)"),
+        (name = "federation", description = "Hosts and quarantined jobs (admins)"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -350,8 +359,8 @@ pub struct JobCreated {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such tool", body = ErrorBody),
         (status = 413, description = "The body is over the size cap", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate or queued jobs", body = ErrorBody),
-        (status = 503, description = "Draining", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate (`rate_limited`) or its jobs waiting (`queue_full`)", body = ErrorBody),
+        (status = 503, description = "Draining, or the federation's Redis is unreachable", body = ErrorBody),
     ))]
 pub async fn submit_job(
     State(state): State<Arc<AppState>>,
@@ -360,7 +369,12 @@ pub async fn submit_job(
     body: Result<Json<JobRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
     let Json(req) = body.map_err(|e| body_error(&e))?;
-    if state.runtime.catalog.current().get(&req.tool).is_none() {
+    let here = state.runtime.catalog.current().get(&req.tool).is_some();
+    // In a federation, a job may wait here for a tool only other hosts carry.
+    if !here
+        && !(state.fleet.carried_elsewhere(&req.tool).await)
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?
+    {
         return Err(no_tool(&req.tool));
     }
     if req.idempotency_key.as_ref().is_some_and(|k| k.len() > 200) {
@@ -410,6 +424,11 @@ pub struct JobView {
     started_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     finished_ms: Option<u64>,
+    /// The host that last started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    /// How many times it was started (more than once: a host died running it).
+    attempts: u32,
     /// The call's value, once `succeeded`.
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<Value>,
@@ -421,47 +440,83 @@ pub struct JobView {
     receipt: Option<Receipt>,
 }
 
-/// Reads a job's status and, once it has finished, its result or error. Only the tenant
-/// that submitted a job can read it; to anyone else it does not exist.
+impl From<Job> for JobView {
+    fn from(job: Job) -> JobView {
+        let error = job.error.map(|e: CallError| {
+            let (request_id, trace_id) = e
+                .receipt
+                .as_ref()
+                .map(|r| (r.request_id.to_string(), r.trace_id.clone()))
+                .unwrap_or_default();
+            ErrorDetail::of(e, &request_id, &trace_id)
+        });
+        JobView {
+            id: job.id.to_string(),
+            status: job.status,
+            tool: job.tool,
+            function: job.function,
+            priority: job.priority,
+            submitted_ms: job.submitted_ms,
+            started_ms: job.started_ms,
+            finished_ms: job.finished_ms,
+            host: job.host,
+            attempts: job.attempts,
+            result: job.result,
+            error,
+            receipt: job.receipt,
+        }
+    }
+}
+
+/// How long to wait for a job.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct JobWait {
+    /// Answer once the job has finished, or after this many milliseconds with the job as it
+    /// is then (long polling; at most 60000). Without it, at once.
+    #[param(minimum = 0, maximum = 60000)]
+    wait_ms: Option<u64>,
+}
+
+/// Reads a job's status and, once it has finished, its result or error; with `wait_ms`,
+/// waits for it to finish first. Only the tenant that submitted a job can read it; to
+/// anyone else it does not exist.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The id `POST /v1/jobs` answered")),
+    params(("id" = String, Path, description = "The id `POST /v1/jobs` answered"), JobWait),
     responses(
         (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "Malformed query", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 404, description = "No such job for this tenant", body = ErrorBody),
         (status = 429, description = "Over the tenant's rate", body = ErrorBody),
+        (status = 503, description = "The federation's Redis is unreachable", body = ErrorBody),
     ))]
 pub async fn job_status(
     State(state): State<Arc<AppState>>,
     Caller(principal): Caller,
     Path(id): Path<String>,
+    query: Result<Query<JobWait>, QueryRejection>,
 ) -> Result<Json<JobView>, ApiError> {
-    let job = state
-        .jobs
-        .status(&principal.tenant, &JobId::from_caller(&id))
-        .await
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no job {id:?}")))?;
-    let error = job.error.map(|e: CallError| {
-        let (request_id, trace_id) = e
-            .receipt
-            .as_ref()
-            .map(|r| (r.request_id.to_string(), r.trace_id.clone()))
-            .unwrap_or_default();
-        ErrorDetail::of(e, &request_id, &trace_id)
-    });
-    Ok(Json(JobView {
-        id: job.id.to_string(),
-        status: job.status,
-        tool: job.tool,
-        function: job.function,
-        priority: job.priority,
-        submitted_ms: job.submitted_ms,
-        started_ms: job.started_ms,
-        finished_ms: job.finished_ms,
-        result: job.result,
-        error,
-        receipt: job.receipt,
-    }))
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let id = JobId::from_caller(&id);
+    let job = match q.wait_ms {
+        None | Some(0) => state.jobs.status(&principal.tenant, &id).await,
+        Some(ms @ 1..=60_000) => {
+            let wait = std::time::Duration::from_millis(ms);
+            state.jobs.wait(&principal.tenant, &id, wait).await
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "wait_ms: between 0 and 60000",
+            ));
+        }
+    };
+    let job = job
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no job {:?}", id.as_str())))?;
+    Ok(Json(JobView::from(job)))
 }
 
 /// Which audit records to read.
@@ -510,12 +565,7 @@ pub async fn read_audit(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    if !principal.roles.iter().any(|r| r == "admin") {
-        return Err(ApiError::new(
-            ErrorCode::PolicyDenied,
-            "reading the audit log needs the admin role",
-        ));
-    }
+    require_admin(&principal, "reading the audit log")?;
     let non_negative = |name: &str, v: Option<i64>| {
         v.map(u64::try_from)
             .transpose()

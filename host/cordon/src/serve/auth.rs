@@ -98,3 +98,15 @@ pub async fn mcp_caller(
         }
     }
 }
+
+/// Refuses a caller without the admin role: `policy_denied`, naming what needed it.
+pub fn require_admin(principal: &cordon_core::Principal, what: &str) -> Result<(), ApiError> {
+    if principal.roles.iter().any(|r| r == "admin") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            cordon_core::ErrorCode::PolicyDenied,
+            format!("{what} needs the admin role"),
+        ))
+    }
+}

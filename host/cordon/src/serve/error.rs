@@ -86,7 +86,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited | ErrorCode::QuotaExceeded | ErrorCode::QueueFull => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         ErrorCode::Unavailable | ErrorCode::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::FuelExhausted
@@ -162,6 +164,7 @@ mod tests {
             (ErrorCode::TooLarge, 413),
             (ErrorCode::FuelExhausted, 422),
             (ErrorCode::RateLimited, 429),
+            (ErrorCode::QueueFull, 429),
             (ErrorCode::Internal, 500),
             (ErrorCode::Unavailable, 503),
         ];

@@ -15,6 +15,7 @@ mod api;
 mod auth;
 mod edge;
 mod error;
+mod fleet;
 mod quota;
 mod tls;
 
@@ -26,6 +27,7 @@ use axum::routing::{get, post};
 use cordon_core::{CallError, ErrorCode, Principal};
 use cordon_host::{Runtime, ToolCall};
 use cordon_identity::TokenStore;
+use cordon_federation::{HostRegistry, RedisQueue};
 use cordon_jobs::{InProcessQueue, JobOutcome, JobQueue, QueueOptions};
 use cordon_mcp::McpServer;
 use cordon_metrics::Metrics;
@@ -35,7 +37,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
@@ -54,6 +56,13 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "CORDON_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Join the federation on this Redis (`redis://HOST:PORT`): jobs wait there, and any
+    /// host carrying a job's tool runs it. Without it jobs wait in this process.
+    #[arg(long, env = "CORDON_REDIS")]
+    redis: Option<String>,
+    /// This host's id in the federation (default HOSTNAME-PID).
+    #[arg(long, env = "CORDON_HOST_ID")]
+    host_id: Option<String>,
 }
 
 /// What every handler shares.
@@ -64,6 +73,7 @@ pub struct AppState {
     anonymous: Option<Principal>,
     quotas: quota::Quotas,
     jobs: Arc<dyn JobQueue>,
+    fleet: Arc<fleet::Fleet>,
     metrics: Arc<Metrics>,
     audit_path: PathBuf,
     max_body: usize,
@@ -110,6 +120,10 @@ fn app(state: Arc<AppState>, access: McpAccess, shutdown: &CancellationToken) ->
         .route("/v1/jobs", post(api::submit_job))
         .route("/v1/jobs/{id}", get(api::job_status))
         .route("/v1/audit", get(api::read_audit))
+        .route("/v1/hosts", get(fleet::list_hosts))
+        .route("/v1/quarantine", get(fleet::list_quarantine))
+        .route("/v1/quarantine/{id}", axum::routing::delete(fleet::discard))
+        .route("/v1/quarantine/{id}/release", post(fleet::release))
         .merge(mcp)
         // The edge enforces the body cap itself, for every route alike.
         .layer(DefaultBodyLimit::disable())
@@ -127,9 +141,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
 /// Runs claimed jobs through the same call path as synchronous calls.
 fn start_workers(state: &Arc<AppState>, workers: usize) -> tokio::task::JoinSet<()> {
     let runtime = state.runtime.clone();
+    let fleet = state.fleet.clone();
     cordon_jobs::run_workers(state.jobs.clone(), workers, move |claimed| {
         let runtime = runtime.clone();
+        let fleet = fleet.clone();
         async move {
+            fleet.running.fetch_add(1, Ordering::Relaxed);
             let spec = &claimed.spec;
             let result = runtime
                 .call_tool(ToolCall {
@@ -142,6 +159,7 @@ fn start_workers(state: &Arc<AppState>, workers: usize) -> tokio::task::JoinSet<
                     request_id: None,
                 })
                 .await;
+            fleet.running.fetch_sub(1, Ordering::Relaxed);
             match result {
                 Ok(out) => JobOutcome::Succeeded {
                     value: out.value,
@@ -210,14 +228,55 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let anonymous = args
         .no_auth
         .then(|| settings.local_principal(None, None, Vec::new()));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let federation = &settings.file.federation;
+    let host_id = (args.host_id.or_else(|| federation.host_id.clone())).unwrap_or_else(default_host_id);
     let queue_options = QueueOptions {
         max_queued_per_tenant: config.quota.queued_jobs as usize,
         tenant_max_queued: (config.tenants.iter())
             .map(|(t, q)| (t.clone(), q.queued_jobs as usize))
             .collect(),
+        host: host_id.clone(),
         ..QueueOptions::default()
     };
-    let jobs: Arc<dyn JobQueue> = Arc::new(InProcessQueue::new(queue_options, metrics.clone()));
+    let workers = config.job_workers.unwrap_or_else(|| {
+        2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    });
+    let mut fleet = fleet::Fleet {
+        id: host_id.clone(),
+        address: (federation.advertise.clone()).unwrap_or_else(|| format!("{scheme}://{local}")),
+        capacity: workers,
+        started_ms: cordon_core::now_ms(),
+        running: AtomicUsize::new(0),
+        federation: None,
+        every: std::time::Duration::from_secs(1),
+    };
+    let jobs: Arc<dyn JobQueue> = match args.redis.or_else(|| federation.redis.clone()) {
+        Some(redis) => {
+            let options = federation.options(&redis, host_id)?;
+            let catalog = runtime.clone();
+            let carried = Arc::new(move || {
+                (catalog.catalog.current().tools())
+                    .map(|t| t.manifest.name.clone())
+                    .collect()
+            });
+            let unreachable = |e: cordon_jobs::QueueError| {
+                CallError::new(e.code(), format!("cannot join the federation at {redis}: {e}"))
+            };
+            let queue = RedisQueue::start(options.clone(), queue_options, carried, metrics.clone())
+                .await
+                .map_err(unreachable)?;
+            let registry = HostRegistry::connect(&options).await.map_err(unreachable)?;
+            fleet.every = (options.lease / 4).max(std::time::Duration::from_millis(100));
+            fleet.federation = Some((registry, queue.clone()));
+            queue
+        }
+        None => Arc::new(InProcessQueue::new(queue_options, metrics.clone())),
+    };
     let state = Arc::new(AppState {
         runtime,
         tokens,
@@ -228,16 +287,12 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             metrics.clone(),
         ),
         jobs,
+        fleet: Arc::new(fleet),
         metrics,
         audit_path: settings.audit_path(),
         max_body,
         draining: AtomicBool::new(false),
     });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let access = mcp_access(config, local, scheme);
 
     let names: Vec<_> = (state.runtime.catalog.current().tools())
@@ -257,11 +312,16 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         );
     }
 
-    let workers = config.job_workers.unwrap_or_else(|| {
-        2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-    });
+    if state.fleet.federation.is_some() {
+        eprintln!(
+            "joined the federation as {} ({} job workers)",
+            state.fleet.id, workers
+        );
+    }
     let workers = start_workers(&state, workers);
     let shutdown = CancellationToken::new();
+    let announcing = CancellationToken::new();
+    state.fleet.announce(state.runtime.clone(), announcing.clone());
     let app = app(state.clone(), access, &shutdown);
     let stop = {
         let state = state.clone();
@@ -288,15 +348,27 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         }
     }
     // Jobs already running finish and are recorded; jobs still waiting are lost with
-    // this process (the in-process queue is not durable; federation's queue is).
+    // this process (the in-process queue is not durable; federation's queue is: they wait
+    // in Redis for another host).
     let dropped = state.jobs.close();
     if dropped > 0 {
         eprintln!("cordon: {dropped} queued jobs were not started and are dropped");
     }
     workers.join_all().await;
+    announcing.cancel();
+    state.fleet.leave();
     state.runtime.host.flush_audit()?;
     eprintln!("cordon: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// HOSTNAME-PID: unique per process, readable in `cordon hosts`.
+fn default_host_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let name = if name.is_empty() { "cordon".into() } else { name };
+    format!("{name}-{}", std::process::id())
 }
 
 /// Loopback names and the configured ones; the server's own origins and the configured
