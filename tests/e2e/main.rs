@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod api;
+mod federation;
 mod governance;
 mod interpreters;
 mod mcp;

@@ -272,7 +272,10 @@ impl RedisQueue {
         if replies.is_empty() {
             return Ok(());
         }
-        let claims: Vec<Claimed> = replies.into_iter().filter_map(|r| self.claimed(r)).collect();
+        let claims: Vec<Claimed> = replies
+            .into_iter()
+            .filter_map(|r| self.claimed(r))
+            .collect();
         for c in &claims {
             tracing::warn!(job = %c.id, attempt = c.attempt, "took over a job whose host stopped renewing it");
         }

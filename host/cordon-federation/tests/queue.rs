@@ -35,9 +35,14 @@ fn options(redis: &RedisServer, host: &str) -> FederationOptions {
 
 async fn host(o: FederationOptions, tools: &[&str], limits: QueueOptions) -> Arc<RedisQueue> {
     let tools: Vec<String> = tools.iter().map(|t| (*t).to_owned()).collect();
-    RedisQueue::start(o, limits, Arc::new(move || tools.clone()), Arc::new(Metrics::new()))
-        .await
-        .unwrap()
+    RedisQueue::start(
+        o,
+        limits,
+        Arc::new(move || tools.clone()),
+        Arc::new(Metrics::new()),
+    )
+    .await
+    .unwrap()
 }
 
 fn succeeded(n: i64) -> JobOutcome {
@@ -53,13 +58,22 @@ async fn claim_within(q: &RedisQueue, d: Duration) -> Option<Claimed> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn high_priority_first_tenants_take_turns_and_readers_hear_the_outcome() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let q = host(options(&redis, "a"), &["t"], QueueOptions::default()).await;
     for _ in 0..3 {
-        q.submit(spec("busy", "t", Priority::Normal, None)).await.unwrap();
+        q.submit(spec("busy", "t", Priority::Normal, None))
+            .await
+            .unwrap();
     }
-    q.submit(spec("quiet", "t", Priority::Normal, None)).await.unwrap();
-    let high = q.submit(spec("busy", "t", Priority::High, None)).await.unwrap();
+    q.submit(spec("quiet", "t", Priority::Normal, None))
+        .await
+        .unwrap();
+    let high = q
+        .submit(spec("busy", "t", Priority::High, None))
+        .await
+        .unwrap();
     let first = q.claim().await.unwrap();
     assert_eq!(first.id, high.id, "high before normal");
     let tenants: Vec<String> = [q.claim().await.unwrap(), q.claim().await.unwrap()]
@@ -80,51 +94,93 @@ async fn high_priority_first_tenants_take_turns_and_readers_hear_the_outcome() {
     let started = Instant::now();
     q.finish(&first.id, succeeded(7)).await.unwrap();
     let job = reader.await.unwrap().unwrap().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "woken, not polled");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "woken, not polled"
+    );
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!(job.result, Some(json!(7)));
     assert_eq!((job.host.as_deref(), job.attempts), (Some("a"), 1));
-    assert!(q.status("quiet", &first.id).await.unwrap().is_none(), "other tenant");
+    assert!(
+        q.status("quiet", &first.id).await.unwrap().is_none(),
+        "other tenant"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_goes_only_to_hosts_that_carry_its_tool() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let other = host(options(&redis, "b"), &["u"], QueueOptions::default()).await;
     let carrier = host(options(&redis, "a"), &["t"], QueueOptions::default()).await;
-    let s = other.submit(spec("acme", "t", Priority::Normal, None)).await.unwrap();
-    assert!(claim_within(&other, Duration::from_millis(1500)).await.is_none());
-    let c = claim_within(&carrier, Duration::from_secs(5)).await.unwrap();
+    let s = other
+        .submit(spec("acme", "t", Priority::Normal, None))
+        .await
+        .unwrap();
+    assert!(
+        claim_within(&other, Duration::from_millis(1500))
+            .await
+            .is_none()
+    );
+    let c = claim_within(&carrier, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(c.id, s.id);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_return_the_first_job_and_a_full_tenant_is_refused() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let limits = QueueOptions {
         max_queued_per_tenant: 2,
         ..QueueOptions::default()
     };
     let q = host(options(&redis, "a"), &["t"], limits).await;
-    let a = q.submit(spec("acme", "t", Priority::Normal, Some("k"))).await.unwrap();
-    let again = q.submit(spec("acme", "t", Priority::Normal, Some("k"))).await.unwrap();
-    let other = q.submit(spec("globex", "t", Priority::Normal, Some("k"))).await.unwrap();
+    let a = q
+        .submit(spec("acme", "t", Priority::Normal, Some("k")))
+        .await
+        .unwrap();
+    let again = q
+        .submit(spec("acme", "t", Priority::Normal, Some("k")))
+        .await
+        .unwrap();
+    let other = q
+        .submit(spec("globex", "t", Priority::Normal, Some("k")))
+        .await
+        .unwrap();
     assert!(a.created && !again.created && other.created);
     assert_eq!(a.id, again.id);
-    q.submit(spec("acme", "t", Priority::Normal, None)).await.unwrap();
+    q.submit(spec("acme", "t", Priority::Normal, None))
+        .await
+        .unwrap();
     let full = q.submit(spec("acme", "t", Priority::Normal, None)).await;
-    assert!(matches!(full, Err(QueueError::Full { limit: 2, .. })), "{full:?}");
+    assert!(
+        matches!(full, Err(QueueError::Full { limit: 2, .. })),
+        "{full:?}"
+    );
     // Tenants take turns: two claims take at least one of acme's, making room for one.
     assert!(q.claim().await.is_some() && q.claim().await.is_some());
-    assert!(q.submit(spec("acme", "t", Priority::Normal, None)).await.is_ok());
+    assert!(
+        q.submit(spec("acme", "t", Priority::Normal, None))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dead_hosts_job_is_taken_over_then_quarantined_after_max_attempts() {
-    let Some(redis) = RedisServer::start() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     let registry = HostRegistry::connect(&options(&redis, "x")).await.unwrap();
     let first = host(options(&redis, "first"), &["t"], QueueOptions::default()).await;
-    let s = first.submit(spec("acme", "t", Priority::Normal, None)).await.unwrap();
+    let s = first
+        .submit(spec("acme", "t", Priority::Normal, None))
+        .await
+        .unwrap();
     let c = first.claim().await.unwrap();
     assert_eq!((c.id.clone(), c.attempt), (s.id.clone(), 1));
     let announce = |id: &str| HostInfo {
@@ -143,12 +199,20 @@ async fn a_dead_hosts_job_is_taken_over_then_quarantined_after_max_attempts() {
     first.stop();
     let second = host(options(&redis, "second"), &["t"], QueueOptions::default()).await;
     let started = Instant::now();
-    let c2 = claim_within(&second, Duration::from_secs(10)).await.unwrap();
+    let c2 = claim_within(&second, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!((c2.id.clone(), c2.attempt), (s.id.clone(), 2));
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(registry.list().await.unwrap().is_empty(), "first's record lapsed");
+    assert!(
+        registry.list().await.unwrap().is_empty(),
+        "first's record lapsed"
+    );
     let job = second.status("acme", &s.id).await.unwrap().unwrap();
-    assert_eq!((job.status, job.host.as_deref()), (JobStatus::Running, Some("second")));
+    assert_eq!(
+        (job.status, job.host.as_deref()),
+        (JobStatus::Running, Some("second"))
+    );
     // `second` dies too: two starts is the limit, so the next host quarantines it.
     second.stop();
     let third = host(options(&redis, "third"), &["t"], QueueOptions::default()).await;
@@ -164,15 +228,24 @@ async fn a_dead_hosts_job_is_taken_over_then_quarantined_after_max_attempts() {
     assert!(!third.release(Some("globex"), &s.id).await.unwrap());
     assert!(third.release(Some("acme"), &s.id).await.unwrap());
     let c3 = claim_within(&third, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((c3.id.clone(), c3.attempt, c3.released), (s.id.clone(), 1, true));
+    assert_eq!(
+        (c3.id.clone(), c3.attempt, c3.released),
+        (s.id.clone(), 1, true)
+    );
     third.finish(&c3.id, succeeded(1)).await.unwrap();
     assert!(third.quarantined(None).await.unwrap().is_empty());
 
     // A second job is quarantined by its worker (it tried to escape) and discarded.
-    let s2 = third.submit(spec("acme", "t", Priority::Normal, None)).await.unwrap();
+    let s2 = third
+        .submit(spec("acme", "t", Priority::Normal, None))
+        .await
+        .unwrap();
     let c = claim_within(&third, Duration::from_secs(5)).await.unwrap();
     let escape = cordon_core::CallError::new(cordon_core::ErrorCode::PathEscape, "escape");
-    third.finish(&c.id, JobOutcome::Quarantined(escape)).await.unwrap();
+    third
+        .finish(&c.id, JobOutcome::Quarantined(escape))
+        .await
+        .unwrap();
     assert_eq!(third.quarantined(None).await.unwrap().len(), 1);
     assert!(third.discard(None, &s2.id).await.unwrap());
     assert!(third.status("acme", &s2.id).await.unwrap().is_none());
@@ -180,14 +253,26 @@ async fn a_dead_hosts_job_is_taken_over_then_quarantined_after_max_attempts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_redis_calls_fail_fast_and_nothing_acknowledged_is_lost() {
-    let Some(mut redis) = RedisServer::start() else { return };
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
     let q = host(options(&redis, "a"), &["t"], QueueOptions::default()).await;
-    let before = q.submit(spec("acme", "t", Priority::Normal, None)).await.unwrap();
+    let before = q
+        .submit(spec("acme", "t", Priority::Normal, None))
+        .await
+        .unwrap();
     redis.stop();
     let started = Instant::now();
     let refused = q.submit(spec("acme", "t", Priority::Normal, None)).await;
-    assert!(matches!(refused, Err(QueueError::Unavailable(_))), "{refused:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        matches!(refused, Err(QueueError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {

@@ -405,7 +405,11 @@ mod tests {
         let first = q.claim().await.map(|c| c.spec.principal.tenant);
         let second = q.claim().await.map(|c| c.spec.principal.tenant);
         assert_eq!(first.as_deref(), Some("busy"));
-        assert_eq!(second.as_deref(), Some("quiet"), "quiet does not wait for all of busy");
+        assert_eq!(
+            second.as_deref(),
+            Some("quiet"),
+            "quiet does not wait for all of busy"
+        );
         assert!(quiet.is_ok() && busy.iter().all(Result::is_ok));
     }
 
@@ -428,11 +432,23 @@ mod tests {
         }
         let listed = q.quarantined(Some("acme")).await.unwrap_or_default();
         assert_eq!(listed.len(), 2);
-        assert!(q.quarantined(Some("globex")).await.unwrap_or_default().is_empty());
-        assert!(!q.release(Some("globex"), &a.id).await.unwrap_or(true), "not theirs");
+        assert!(
+            q.quarantined(Some("globex"))
+                .await
+                .unwrap_or_default()
+                .is_empty()
+        );
+        assert!(
+            !q.release(Some("globex"), &a.id).await.unwrap_or(true),
+            "not theirs"
+        );
         assert!(q.release(Some("acme"), &a.id).await.unwrap_or(false));
         let again = q.claim().await;
-        assert!(again.as_ref().is_some_and(|c| c.id == a.id && c.released && c.attempt == 1));
+        assert!(
+            again
+                .as_ref()
+                .is_some_and(|c| c.id == a.id && c.released && c.attempt == 1)
+        );
         assert!(q.discard(None, &b.id).await.unwrap_or(false));
         assert!(q.status("acme", &b.id).await.unwrap_or_default().is_none());
         assert!(!q.release(None, &b.id).await.unwrap_or(true));

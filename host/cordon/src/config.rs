@@ -85,7 +85,11 @@ pub struct FederationConfig {
 
 impl FederationConfig {
     /// The options for `redis`, with this file's settings applied.
-    pub fn options(&self, redis: &str, host_id: String) -> Result<cordon_federation::FederationOptions> {
+    pub fn options(
+        &self,
+        redis: &str,
+        host_id: String,
+    ) -> Result<cordon_federation::FederationOptions> {
         let mut o = cordon_federation::FederationOptions::new(redis, host_id);
         let duration = |key: &str, v: &Option<String>| -> Result<Option<std::time::Duration>> {
             v.as_deref()

@@ -100,9 +100,12 @@ pub async fn quarantine(settings: &Settings, cmd: QuarantineCommand) -> Result<E
         CallError::new(ErrorCode::NotFound, format!("no quarantined job {id:?}")).into()
     };
     let result = match cmd {
-        QuarantineCommand::List { tenant, .. } => {
-            print(&queue.quarantined(tenant.as_deref()).await.map_err(queue_error)?)
-        }
+        QuarantineCommand::List { tenant, .. } => print(
+            &queue
+                .quarantined(tenant.as_deref())
+                .await
+                .map_err(queue_error)?,
+        ),
         QuarantineCommand::Release { id, .. } => {
             if !(queue.release(None, &JobId::from_caller(&id)).await).map_err(queue_error)? {
                 return Err(not_found(&id));

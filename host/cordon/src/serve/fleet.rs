@@ -150,8 +150,8 @@ pub async fn list_quarantine(
     Caller(principal): Caller,
 ) -> Result<Json<QuarantineList>, ApiError> {
     admin(&principal, "reading the quarantine")?;
-    let jobs = (state.jobs.quarantined(Some(&principal.tenant)).await)
-        .map_err(|e| unavailable(&e))?;
+    let jobs =
+        (state.jobs.quarantined(Some(&principal.tenant)).await).map_err(|e| unavailable(&e))?;
     Ok(Json(QuarantineList {
         jobs: jobs.into_iter().map(JobView::from).collect(),
     }))
@@ -183,7 +183,10 @@ pub async fn release(
     Path(id): Path<String>,
 ) -> Result<Json<QuarantineAction>, ApiError> {
     admin(&principal, "releasing a job")?;
-    let done = (state.jobs.release(Some(&principal.tenant), &JobId::from_caller(&id)).await)
+    let done = (state
+        .jobs
+        .release(Some(&principal.tenant), &JobId::from_caller(&id))
+        .await)
         .map_err(|e| unavailable(&e))?;
     acted(done, id, "released")
 }
@@ -205,7 +208,10 @@ pub async fn discard(
     Path(id): Path<String>,
 ) -> Result<Json<QuarantineAction>, ApiError> {
     admin(&principal, "discarding a job")?;
-    let done = (state.jobs.discard(Some(&principal.tenant), &JobId::from_caller(&id)).await)
+    let done = (state
+        .jobs
+        .discard(Some(&principal.tenant), &JobId::from_caller(&id))
+        .await)
         .map_err(|e| unavailable(&e))?;
     acted(done, id, "discarded")
 }

@@ -25,9 +25,9 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use cordon_core::{CallError, ErrorCode, Principal};
+use cordon_federation::{HostRegistry, RedisQueue};
 use cordon_host::{Runtime, ToolCall};
 use cordon_identity::TokenStore;
-use cordon_federation::{HostRegistry, RedisQueue};
 use cordon_jobs::{InProcessQueue, JobOutcome, JobQueue, QueueOptions};
 use cordon_mcp::McpServer;
 use cordon_metrics::Metrics;
@@ -234,7 +234,8 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let federation = &settings.file.federation;
-    let host_id = (args.host_id.or_else(|| federation.host_id.clone())).unwrap_or_else(default_host_id);
+    let host_id =
+        (args.host_id.or_else(|| federation.host_id.clone())).unwrap_or_else(default_host_id);
     let queue_options = QueueOptions {
         max_queued_per_tenant: config.quota.queued_jobs as usize,
         tenant_max_queued: (config.tenants.iter())
@@ -265,7 +266,10 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
                     .collect()
             });
             let unreachable = |e: cordon_jobs::QueueError| {
-                CallError::new(e.code(), format!("cannot join the federation at {redis}: {e}"))
+                CallError::new(
+                    e.code(),
+                    format!("cannot join the federation at {redis}: {e}"),
+                )
             };
             let queue = RedisQueue::start(options.clone(), queue_options, carried, metrics.clone())
                 .await
@@ -321,7 +325,9 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let workers = start_workers(&state, workers);
     let shutdown = CancellationToken::new();
     let announcing = CancellationToken::new();
-    state.fleet.announce(state.runtime.clone(), announcing.clone());
+    state
+        .fleet
+        .announce(state.runtime.clone(), announcing.clone());
     let app = app(state.clone(), access, &shutdown);
     let stop = {
         let state = state.clone();
@@ -367,7 +373,11 @@ fn default_host_id() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    let name = if name.is_empty() { "cordon".into() } else { name };
+    let name = if name.is_empty() {
+        "cordon".into()
+    } else {
+        name
+    };
     format!("{name}-{}", std::process::id())
 }
 
