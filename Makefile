@@ -17,7 +17,7 @@ STAMPS       := .cache/stamps
 TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
-.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench       run the criterion benchmarks (see BENCHMARKS.md)"
 	@echo "make bench-load  calls/s and latency over HTTP and MCP with wrk"
 	@echo "make bench-interpreters  print(1+1) through the server vs a python3 process"
+	@echo "make bench-jobs  jobs/s through one Redis with three hosts, and the Redis path's latency"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 
 # --- installing what is missing -------------------------------------------------------
@@ -60,6 +61,11 @@ $(STAMPS)/mcp-node: | $(STAMPS)
 	@command -v npm >/dev/null || apt-get install -y -q nodejs npm
 	@mkdir -p $(MCP_NODE) && { test -f $(MCP_NODE)/package.json || echo '{"private": true}' > $(MCP_NODE)/package.json; }
 	@test -d $(MCP_NODE)/node_modules/@modelcontextprotocol/sdk || npm install --prefix $(MCP_NODE) --silent --no-audit --no-fund '@modelcontextprotocol/sdk@^1.32'
+	@touch $@
+
+# A real redis-server for the federation tests, which start (and stop) their own on loopback.
+$(STAMPS)/redis: | $(STAMPS)
+	@command -v redis-server >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
 	@touch $@
 
 # schemathesis checks the HTTP API against its own OpenAPI document (tests/e2e/openapi.rs).
@@ -128,11 +134,11 @@ build: components
 run: build
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis
+test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis
 	bash tests/run-all.sh
 
 bench: build fixtures
-	$(CARGO) bench -p cordon-benches
+	$(CARGO) bench -p cordon-benches --bench call --bench governance
 
 # Calls per second and latency over HTTP and MCP with wrk (numbers in BENCHMARKS.md).
 bench-load: build fixtures
@@ -141,6 +147,11 @@ bench-load: build fixtures
 # print(1+1) through the server against a fresh python3/node process (BENCHMARKS.md).
 bench-interpreters: build
 	bash scripts/bench-interpreters.sh
+
+# Jobs through Redis: three hosts' throughput, and the latency the Redis path adds over the
+# in-process queue (BENCHMARKS.md).
+bench-jobs: build fixtures $(STAMPS)/redis
+	$(CARGO) bench -p cordon-benches --bench jobs
 
 lint:
 	$(CARGO) fmt --all --check

@@ -278,7 +278,7 @@ fn jobs_held_by_a_host_killed_with_sigkill_finish_on_the_others_within_30_s() {
         return;
     };
     let tools = catalog_with_sleepy("10s");
-    let mut hosts = vec![
+    let mut hosts = [
         fed.host("victim", tools.path(), ""),
         fed.host("survivor-1", tools.path(), ""),
         fed.host("survivor-2", tools.path(), ""),
@@ -401,7 +401,7 @@ fn a_job_that_keeps_killing_its_hosts_or_tries_to_escape_is_quarantined() {
     };
     let tools = catalog_with_sleepy("25s");
     let config = "[federation]\nlease = \"2s\"\nmax_attempts = 2\n";
-    let mut hosts = vec![
+    let mut hosts = [
         fed.host("h1", tools.path(), config),
         fed.host("h2", tools.path(), config),
         fed.host("h3", tools.path(), config),

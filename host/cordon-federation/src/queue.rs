@@ -178,7 +178,9 @@ impl RedisQueue {
                                             self.finished.signal(&JobId::from_caller(&id));
                                         }
                                     } else {
-                                        self.ready.notify_waiters();
+                                        // One job queued: one idle worker of this host
+                                        // looks (every host hears it; the fastest wins).
+                                        self.ready.notify_one();
                                     }
                                 }
                                 () = self.stopped.cancelled() => return,

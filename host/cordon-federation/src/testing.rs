@@ -1,6 +1,8 @@
 //! A real `redis-server` for tests, on a free loopback port with its own directory, with
 //! AOF on and `appendfsync always` (so a restart loses nothing acknowledged). Stopped and
-//! removed on drop.
+//! removed on drop. Test support: failing to start is a panic, as in any test.
+
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

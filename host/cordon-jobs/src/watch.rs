@@ -69,6 +69,6 @@ mod tests {
             "a signal before watching is not seen"
         );
         f.prune();
-        assert!(f.watched.lock().unwrap().is_empty());
+        assert!(f.watched.lock().is_ok_and(|w| w.is_empty()));
     }
 }

@@ -160,6 +160,18 @@ fn start_workers(state: &Arc<AppState>, workers: usize) -> tokio::task::JoinSet<
                 })
                 .await;
             fleet.running.fetch_sub(1, Ordering::Relaxed);
+            // A shared queue acknowledges the job once its outcome is stored, and nothing
+            // may be acknowledged that the audit log does not hold: wait for the commit.
+            if fleet.federation.is_some() {
+                let host = runtime.clone();
+                let committed = tokio::task::spawn_blocking(move || host.host.flush_audit()).await;
+                if !matches!(committed, Ok(Ok(()))) {
+                    return JobOutcome::Failed(CallError::new(
+                        ErrorCode::Unavailable,
+                        "the audit log could not commit this call's record; the outcome is withheld",
+                    ));
+                }
+            }
             match result {
                 Ok(out) => JobOutcome::Succeeded {
                     value: out.value,
