@@ -161,6 +161,7 @@ reasons contains msg if {
 reasons contains msg if {
 	not clear
 	some v in violations
+	v.kind != "command"
 	msg := sprintf("argument %s: %s", [trim_prefix(v.operation, "argument "), v.reason])
 }
 
@@ -210,6 +211,14 @@ violations contains v if {
 	not granted_path(value)
 	sensitive_path(value)
 	v := violation("sensitive_path", name, value, "names a host path that is never granted")
+}
+
+# A native command that is blocked or not on the allow-list is an attempt to run what may not
+# run: counted and audited as such (the host answers `command_not_allowed`).
+violations contains v if {
+	not clear
+	some msg in command_refusals
+	v := {"kind": "command", "operation": "command", "path": input.tool.command, "reason": msg}
 }
 
 violation(kind, name, value, reason) := {
@@ -288,7 +297,18 @@ limit_ceilings := object.union_n([
 
 default backend := "wasm"
 
-backend := "container" if is_string(input.tool.command)
+backend := native_backend if is_string(input.tool.command)
+
+# Native tiers, weakest first. A native command runs in its tenant's minimum tier
+# (`min_tier`, else data.commands.default_tier) or a stronger one it asks for; asking for a
+# weaker one gets the minimum.
+tier_rank := {"process": 0, "container": 1, "gvisor": 2, "microvm": 3}
+
+minimum_tier := object.get(tenant, "min_tier", data.commands.default_tier)
+
+native_backend := input.request.backend if tier_rank[input.request.backend] >= tier_rank[minimum_tier]
+
+native_backend := minimum_tier if not tier_rank[input.request.backend] >= tier_rank[minimum_tier]
 
 # --- Admission: may this tool be added at all? ------------------------------------------
 # Input: {tool: {name, command}, imports: [interface names]}.

@@ -211,11 +211,21 @@ test_components_run_on_wasm if {
 	cordon.decision.backend == "wasm" with input as read_call(["guest"])
 }
 
-test_native_commands_run_in_a_container if {
-	i := json.patch(call(["developer"], "py", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "python3"}])
-	d := cordon.decision with input as i
+native_call := json.patch(call(["developer"], "py", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "python3"}])
+
+test_native_commands_run_in_their_tenants_minimum_tier if {
+	d := cordon.decision with input as native_call
 	d.allow
-	d.backend == "container"
+	d.backend == "process"
+}
+
+test_a_call_may_ask_for_a_stronger_tier_never_a_weaker_one if {
+	stronger := json.patch(native_call, [{"op": "add", "path": "/request/backend", "value": "gvisor"}])
+	cordon.decision.backend == "gvisor" with input as stronger
+	weaker := json.patch(native_call, [{"op": "add", "path": "/request/backend", "value": "process"}])
+	cordon.decision.backend == "container" with input as weaker with data.tenants.acme as {"min_tier": "container"}
+	unknown := json.patch(native_call, [{"op": "add", "path": "/request/backend", "value": "chroot"}])
+	cordon.decision.backend == "process" with input as unknown
 }
 
 test_a_blocked_command_is_denied_at_call_time_too if {
@@ -223,6 +233,7 @@ test_a_blocked_command_is_denied_at_call_time_too if {
 	d := cordon.decision with input as i
 	not d.allow
 	d.reasons == [`Blocked tool "curl" in tool "net"`]
+	[v.kind | some v in d.violations] == ["command"]
 }
 
 # --- The fast path ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ mod federation;
 mod governance;
 mod interpreters;
 mod mcp;
+mod native;
 mod openapi;
 
 fn repo() -> PathBuf {

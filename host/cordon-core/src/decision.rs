@@ -9,20 +9,42 @@ pub enum Backend {
     /// A WebAssembly component under wasmtime (the default).
     #[default]
     Wasm,
-    /// A native process in an OCI container (crun or runsc).
+    /// A native command under bubblewrap: namespaces, seccomp, cgroup limits.
+    Process,
+    /// A native command in an OCI container (crun).
     Container,
-    /// A native process in a microVM (QEMU microvm).
+    /// The same container under gVisor (runsc): a user-space kernel in between.
+    Gvisor,
+    /// A native command in a microVM (QEMU microvm): its own kernel.
     Microvm,
 }
 
 impl Backend {
-    /// The stable name (`wasm`, `container`, `microvm`).
+    /// The native tiers, weakest first.
+    pub const NATIVE: [Backend; 4] = [
+        Backend::Process,
+        Backend::Container,
+        Backend::Gvisor,
+        Backend::Microvm,
+    ];
+
+    /// The stable name (`wasm`, `process`, `container`, `gvisor`, `microvm`).
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Wasm => "wasm",
+            Backend::Process => "process",
             Backend::Container => "container",
+            Backend::Gvisor => "gvisor",
             Backend::Microvm => "microvm",
         }
+    }
+
+    /// The backend named `name`.
+    pub fn parse(name: &str) -> Option<Backend> {
+        [Backend::Wasm]
+            .into_iter()
+            .chain(Backend::NATIVE)
+            .find(|b| b.as_str() == name)
     }
 }
 

@@ -41,6 +41,11 @@ pub enum ErrorCode {
     StackOverflow,
     /// The guest wrote more to stdout or stderr than its output cap allows.
     OutputLimit,
+    /// A native command tried to start more processes than its limit (a fork bomb).
+    ProcessLimit,
+    /// A native command that is not on policy's allow-list, or names its program in a way
+    /// that could get around it (a relative path, a disguised symlink, shell syntax).
+    CommandNotAllowed,
     /// The caller cancelled the call (an MCP client's cancellation); the instance was
     /// stopped where it was.
     Cancelled,
@@ -82,6 +87,8 @@ impl ErrorCode {
             ErrorCode::MemoryLimit => "memory_limit",
             ErrorCode::StackOverflow => "stack_overflow",
             ErrorCode::OutputLimit => "output_limit",
+            ErrorCode::ProcessLimit => "process_limit",
+            ErrorCode::CommandNotAllowed => "command_not_allowed",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
@@ -106,12 +113,14 @@ impl ErrorCode {
             | ErrorCode::Unauthenticated
             | ErrorCode::NetworkDenied
             | ErrorCode::PathEscape
-            | ErrorCode::ReadOnly => ErrorClass::Refused,
+            | ErrorCode::ReadOnly
+            | ErrorCode::CommandNotAllowed => ErrorClass::Refused,
             ErrorCode::FuelExhausted
             | ErrorCode::DeadlineExceeded
             | ErrorCode::MemoryLimit
             | ErrorCode::StackOverflow
             | ErrorCode::OutputLimit
+            | ErrorCode::ProcessLimit
             | ErrorCode::Cancelled
             | ErrorCode::RateLimited
             | ErrorCode::QuotaExceeded

@@ -20,6 +20,9 @@ pub enum EscapeKind {
     SensitivePath,
     /// An outbound request to a host, scheme or port the call was not granted.
     NetworkEgress,
+    /// A native command that is blocked, not on the allow-list, or disguised (a relative
+    /// path, a symlink to another program, shell syntax).
+    Command,
 }
 
 impl EscapeKind {
@@ -32,17 +35,19 @@ impl EscapeKind {
             EscapeKind::ReadOnlyWrite => "read_only_write",
             EscapeKind::SensitivePath => "sensitive_path",
             EscapeKind::NetworkEgress => "network_egress",
+            EscapeKind::Command => "command",
         }
     }
 
     /// Every kind, in label order; metrics list each one even at zero.
-    pub const ALL: [EscapeKind; 6] = [
+    pub const ALL: [EscapeKind; 7] = [
         EscapeKind::PathTraversal,
         EscapeKind::AbsolutePath,
         EscapeKind::Symlink,
         EscapeKind::ReadOnlyWrite,
         EscapeKind::SensitivePath,
         EscapeKind::NetworkEgress,
+        EscapeKind::Command,
     ];
 }
 

@@ -12,11 +12,13 @@
 
 mod live;
 mod manifests;
+mod native;
 mod redact;
 mod runtime;
 mod workspaces;
 
 pub use live::{LiveCatalog, load_catalog};
+pub use native::{CommandCall, CommandOutput, EXEC_TOOL, NativeTiers};
 pub use redact::redact;
 pub use runtime::{Runtime, ToolCall, WORKSPACE_GUEST_PATH, call_schema};
 pub use workspaces::{Workspace, Workspaces};
@@ -105,6 +107,7 @@ pub struct Host {
     metrics: Arc<Metrics>,
     manifests: PreparedManifests,
     options: HostOptions,
+    native: NativeTiers,
 }
 
 impl Host {
@@ -122,12 +125,18 @@ impl Host {
             metrics: Arc::new(Metrics::new()),
             manifests: PreparedManifests::default(),
             options,
+            native: NativeTiers::default(),
         }
     }
 
     /// The executor (to load components).
     pub fn executor(&self) -> &Executor {
         &self.executor
+    }
+
+    /// The native tiers (probed when first used).
+    pub fn native(&self) -> &NativeTiers {
+        &self.native
     }
 
     /// The policy in force.

@@ -48,6 +48,9 @@ pub struct RequestInput {
     pub hosts: Vec<RequestedHost>,
     /// Limits requested.
     pub limits: RequestedLimits,
+    /// The native tier asked for (`process`, `container`, `gvisor`, `microvm`), if any;
+    /// policy may give a stronger one.
+    pub backend: Option<String>,
 }
 
 /// One requested directory.
@@ -109,7 +112,14 @@ impl RequestInput {
                 memory_bytes: limits.memory_bytes,
                 output_bytes: limits.output_bytes,
             },
+            backend: None,
         }
+    }
+
+    /// The same request, asking for the native tier `backend`.
+    pub fn with_backend(mut self, backend: &str) -> RequestInput {
+        self.backend = Some(backend.to_owned());
+        self
     }
 }
 
@@ -218,6 +228,7 @@ struct Keys {
     output_bytes: Value,
     ro: Value,
     rw: Value,
+    backend: Value,
 }
 
 static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
@@ -250,6 +261,7 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
     output_bytes: "output_bytes".into(),
     ro: "ro".into(),
     rw: "rw".into(),
+    backend: "backend".into(),
 });
 
 fn object<const N: usize>(fields: [(&Value, Value); N]) -> Value {
@@ -344,6 +356,7 @@ impl DecisionInput<'_> {
                     (&k.output_bytes, Value::from(l.output_bytes)),
                 ]),
             ),
+            (&k.backend, string_or_null(r.backend.as_deref())),
         ]);
         object([
             (&k.principal, principal),

@@ -1,21 +1,24 @@
 //! `cordon exec python|js`: run untrusted code the way the real interpreter would be run,
-//! but in the `python` or `javascript` tool's sandbox.
+//! but in the `python` or `javascript` tool's sandbox. `cordon exec --backend TIER -- ARGV`:
+//! run an allow-listed native command in a native tier.
 //!
 //! ```text
 //! cordon exec python -c 'print(1+1)'
 //! cordon exec python script.py
 //! echo 'console.log(6*7)' | cordon exec js -
+//! cordon exec --backend process -- python3 -c 'print(1)'
 //! ```
 //!
 //! The program's stdout goes to stdout and its stderr to stderr; an uncaught exception
-//! prints its traceback to stderr and exits 1; a limit or refusal prints the host's coded
-//! error and exits with its class's status (4 for limits, 3 for refusals).
+//! prints its traceback to stderr and exits 1, a native command exits with its own status
+//! (128 + N when signal N ended it); a limit or refusal prints the host's coded error and
+//! exits with its class's status (4 for limits, 3 for refusals).
 
 use crate::Settings;
 use crate::run::WhoArgs;
 use anyhow::{Context, Result};
-use cordon_core::{CallError, ErrorCode};
-use cordon_host::ToolCall;
+use cordon_core::{Backend, CallError, ErrorCode};
+use cordon_host::{CommandCall, ToolCall};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -42,8 +45,9 @@ impl Language {
 
 #[derive(clap::Args)]
 pub struct ExecArgs {
-    /// The interpreter.
-    language: Language,
+    /// The interpreter (leave out with --backend).
+    #[arg(required_unless_present = "backend")]
+    language: Option<Language>,
     /// The program as text (`python -c`, `node -e`).
     #[arg(short = 'c', short_alias = 'e', long = "code", conflicts_with = "file")]
     code: Option<String>,
@@ -53,6 +57,13 @@ pub struct ExecArgs {
     /// time (same tenant).
     #[arg(long)]
     session: Option<String>,
+    /// Run the command after `--` natively, in this tier (`process`, `container`, `gvisor`,
+    /// `microvm`); policy may choose a stronger one.
+    #[arg(long, conflicts_with_all = ["language", "code", "file", "session"], requires = "argv")]
+    backend: Option<String>,
+    /// The native command and its arguments (after `--`); never run through a shell.
+    #[arg(last = true)]
+    argv: Vec<String>,
     #[command(flatten)]
     who: WhoArgs,
 }
@@ -62,6 +73,12 @@ fn bad(message: String) -> anyhow::Error {
 }
 
 pub async fn exec(settings: &Settings, args: ExecArgs) -> Result<ExitCode> {
+    if let Some(backend) = args.backend {
+        return native(settings, &backend, args.argv, args.who).await;
+    }
+    let Some(language) = args.language else {
+        return Err(bad("give an interpreter (python, js) or --backend".into()));
+    };
     let mut program_from_stdin = false;
     let code = match (args.code, args.file) {
         (Some(code), _) => code,
@@ -101,7 +118,7 @@ pub async fn exec(settings: &Settings, args: ExecArgs) -> Result<ExitCode> {
     let outcome = runtime
         .call_tool(ToolCall {
             principal: &principal,
-            tool: args.language.tool(),
+            tool: language.tool(),
             function: Some("run"),
             arguments: &arguments,
             trace_id: None,
@@ -126,9 +143,68 @@ pub async fn exec(settings: &Settings, args: ExecArgs) -> Result<ExitCode> {
                 e.message = format!(
                     "{} (the `{}` tool is built by `make components`)",
                     e.message,
-                    args.language.tool()
+                    language.tool()
                 );
             }
+            Err(e.into())
+        }
+    }
+}
+
+/// `cordon exec --backend TIER -- ARGV`.
+async fn native(
+    settings: &Settings,
+    backend: &str,
+    argv: Vec<String>,
+    who: WhoArgs,
+) -> Result<ExitCode> {
+    let backend = Backend::parse(backend)
+        .filter(|b| *b != Backend::Wasm)
+        .ok_or_else(|| {
+            bad(format!(
+                "--backend {backend:?}: one of process, container, gvisor, microvm"
+            ))
+        })?;
+    let stdin = if std::io::stdin().is_terminal() {
+        None
+    } else {
+        let mut input = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut input)
+            .context("cannot read stdin")?;
+        Some(input)
+    };
+    let principal = who.principal(settings)?;
+    let host = settings.host()?;
+    let outcome = host
+        .run_command(CommandCall {
+            principal: &principal,
+            argv: &argv,
+            stdin,
+            backend: Some(backend),
+            limits: settings.file.limits()?,
+            trace_id: None,
+            request_id: None,
+        })
+        .await;
+    host.flush_audit()?;
+    match outcome {
+        Ok(out) => {
+            let _ = std::io::stdout().write_all(&out.stdout);
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().write_all(&out.stderr);
+            let status = match (out.code, out.signal) {
+                (Some(code), _) => code,
+                (None, Some(signal)) => 128 + signal,
+                (None, None) => 1,
+            };
+            Ok(ExitCode::from(u8::try_from(status & 0xff).unwrap_or(1)))
+        }
+        Err(mut e) => {
+            print_streams(
+                &std::mem::take(&mut e.stdout),
+                &std::mem::take(&mut e.stderr),
+            );
             Err(e.into())
         }
     }

@@ -15,6 +15,7 @@
 
 mod audit;
 mod config;
+mod doctor;
 mod exec;
 mod fleet;
 mod mcp;
@@ -80,6 +81,8 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// What this host can run: each backend's availability, and why not.
+    Doctor(doctor::DoctorArgs),
     /// List the hosts of a federation (reads its Redis).
     Hosts(fleet::HostsArgs),
     /// List, release or discard quarantined jobs of a federation (reads its Redis).
@@ -263,6 +266,7 @@ fn main() -> ExitCode {
                 Command::Policy(cmd) => policy::policy(&settings, cmd),
                 Command::Audit(cmd) => audit::audit(&settings, cmd).await,
                 Command::Token(cmd) => token::token(&settings, cmd),
+                Command::Doctor(args) => doctor::doctor(&settings, args).await,
                 Command::Hosts(args) => fleet::hosts(&settings, args).await,
                 Command::Quarantine(cmd) => fleet::quarantine(&settings, cmd).await,
             }

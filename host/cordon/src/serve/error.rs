@@ -82,7 +82,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PolicyDenied
         | ErrorCode::PathEscape
         | ErrorCode::NetworkDenied
-        | ErrorCode::ReadOnly => StatusCode::FORBIDDEN,
+        | ErrorCode::ReadOnly
+        | ErrorCode::CommandNotAllowed => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,6 +96,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::MemoryLimit
         | ErrorCode::StackOverflow
         | ErrorCode::OutputLimit
+        | ErrorCode::ProcessLimit
         | ErrorCode::Cancelled
         | ErrorCode::Trap
         | ErrorCode::ToolError => StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,291 @@
+//! Native commands through the same gate as components: the program is resolved (never a
+//! string straight to exec), policy decides with the command's canonical name (allow-list,
+//! block-list) and picks the tier, the tier runs it, and the audit log records it.
+//!
+//! ```text
+//! argv ─▶ resolve argv[0]     (relative, disguised, shell syntax: command_not_allowed)
+//!      ─▶ policy              (blocked / not allow-listed: command_not_allowed; tier chosen)
+//!      ─▶ tier probe          (cannot run here: backend_unavailable, with the reason)
+//!      ─▶ run, supervised     (deadline, memory, processes, output: their codes)
+//!      ─▶ audit record        (every outcome, refusals included)
+//! ```
+
+use crate::Host;
+use cordon_audit::{AuditRecord, digest_json, now_ms};
+use cordon_core::{
+    Backend, CallError, ErrorCode, EscapeKind, Grants, Limits, Principal, Receipt, RequestId,
+    Violation,
+};
+use cordon_native::{NativeCall, NativeLimits, ProcessTier, Unresolved};
+use cordon_policy::{DecisionInput, RequestInput, ToolInput};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+use tokio::sync::OnceCell;
+
+/// The name direct commands (`cordon exec --backend`) are decided and audited under.
+pub const EXEC_TOOL: &str = "exec";
+
+/// One command as a surface hands it over.
+pub struct CommandCall<'a> {
+    /// Who runs it.
+    pub principal: &'a Principal,
+    /// argv\[0\] as given, then its arguments. Never run through a shell.
+    pub argv: &'a [String],
+    /// Its stdin; closed when `None`.
+    pub stdin: Option<Vec<u8>>,
+    /// The tier asked for; policy may choose a stronger one.
+    pub backend: Option<Backend>,
+    /// Limits requested; policy may lower them.
+    pub limits: Limits,
+    /// The caller's trace id, if any.
+    pub trace_id: Option<String>,
+    /// The request id already answered with, if any.
+    pub request_id: Option<RequestId>,
+}
+
+/// How a command ended on its own (a limit or refusal is a [`CallError`] instead).
+#[derive(Debug, Clone)]
+pub struct CommandOutput {
+    /// Its exit status, when it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// What it wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr.
+    pub stderr: Vec<u8>,
+    /// What it consumed; `backend` names the tier.
+    pub receipt: Receipt,
+}
+
+/// The native tiers this host can run, each probed once, when first needed.
+#[derive(Default)]
+pub struct NativeTiers {
+    process: OnceCell<Result<ProcessTier, String>>,
+}
+
+impl NativeTiers {
+    /// Whether `backend` can run here: `Ok` with what it runs on, or why not.
+    pub async fn availability(&self, backend: Backend) -> Result<String, String> {
+        match backend {
+            Backend::Process => self
+                .process()
+                .await
+                .map(|t| format!("bubblewrap, {}", t.cgroups().describe())),
+            Backend::Wasm => Ok("wasmtime".into()),
+            other => Err(format!("the {other} tier is not built into this host yet")),
+        }
+    }
+
+    async fn process(&self) -> Result<&ProcessTier, String> {
+        let tier = self.process.get_or_init(ProcessTier::probe).await;
+        tier.as_ref().map_err(Clone::clone)
+    }
+}
+
+impl Host {
+    /// Runs one native command through resolution, policy, its tier and the audit log.
+    ///
+    /// # Errors
+    ///
+    /// `command_not_allowed` (counted and audited as an escape attempt),
+    /// `policy_denied`, `backend_unavailable`, or the code of the limit that stopped it.
+    pub async fn run_command(&self, call: CommandCall<'_>) -> Result<CommandOutput, CallError> {
+        let received = Instant::now();
+        let request_id = call.request_id.clone().unwrap_or_default();
+        let trace_id = call.trace_id.clone().unwrap_or_else(crate::new_trace_id);
+        let arguments = json!({ "argv": call.argv });
+        let mut audit = AuditRecord {
+            time_ms: now_ms(),
+            request_id: request_id.to_string(),
+            trace_id: trace_id.clone(),
+            tenant: call.principal.tenant.clone(),
+            subject: call.principal.subject.clone(),
+            tool: EXEC_TOOL.into(),
+            function: call.argv.first().cloned().unwrap_or_default(),
+            args_digest: digest_json(&arguments),
+            arguments: self.options.audit_arguments.then(|| arguments.clone()),
+            allowed: false,
+            reasons: Vec::new(),
+            policy_hash: self.policy.hash().to_string(),
+            backend: call.backend.unwrap_or(Backend::Process).to_string(),
+            outcome: String::new(),
+            violations: Vec::new(),
+            wall_time_us: 0,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            output_bytes: 0,
+        };
+        let fail = |audit: AuditRecord, mut e: CallError, backend: &str| {
+            e.receipt = Some(Receipt::nothing_ran(
+                request_id.clone(),
+                trace_id.clone(),
+                backend,
+            ));
+            self.finish_err(audit, e, received)
+        };
+        let Some(given) = call.argv.first() else {
+            let e = CallError::new(ErrorCode::BadRequest, "no command given");
+            return Err(fail(audit, e, "process"));
+        };
+
+        let not_allowed = |why: Unresolved| {
+            let mut e = CallError::new(ErrorCode::CommandNotAllowed, why.to_string());
+            e.violations = vec![Violation {
+                kind: EscapeKind::Command,
+                operation: "command".into(),
+                path: given.clone(),
+            }];
+            e
+        };
+        let name = match cordon_native::command_name(given) {
+            Ok(name) => name,
+            Err(why) => return Err(fail(audit, not_allowed(why), "process")),
+        };
+        let mut request = RequestInput::new(&Grants::default(), &call.limits);
+        if let Some(b) = call.backend {
+            request = request.with_backend(b.as_str());
+        }
+        let verdict = self.policy.decide(&DecisionInput {
+            principal: call.principal,
+            tool: ToolInput {
+                name: EXEC_TOOL,
+                function: "run",
+                registered: false,
+                manifest: None,
+                command: Some(name),
+            },
+            arguments: &arguments,
+            request,
+        });
+        let decision = verdict.decision;
+        audit.allowed = decision.allow;
+        audit.reasons = decision.reasons.clone();
+        audit.backend = decision.backend.to_string();
+        if !decision.allow {
+            let refused_command = decision
+                .violations
+                .iter()
+                .any(|v| v.kind == EscapeKind::Command);
+            let code = if refused_command {
+                ErrorCode::CommandNotAllowed
+            } else {
+                ErrorCode::PolicyDenied
+            };
+            let reasons = if decision.reasons.is_empty() {
+                "policy gave no reason".to_owned()
+            } else {
+                decision.reasons.join("; ")
+            };
+            let mut e = CallError::new(code, format!("denied by policy: {reasons}"));
+            e.violations = decision.violations;
+            return Err(fail(audit, e, decision.backend.as_str()));
+        }
+        // Only now is the name looked up: a blocked name is refused even where it is not
+        // installed, and what runs is the file the allowed name leads to.
+        let resolved = match cordon_native::resolve(given, Path::new("/")) {
+            Ok(r) => r,
+            Err(Unresolved::NotFound(name)) => {
+                let e = CallError::new(ErrorCode::NotFound, format!("no program {name:?} to run"));
+                return Err(fail(audit, e, decision.backend.as_str()));
+            }
+            Err(why) => return Err(fail(audit, not_allowed(why), decision.backend.as_str())),
+        };
+        let backend = decision.backend;
+        let tier = match backend {
+            Backend::Process => self.native.process().await,
+            other => Err(format!("the {other} tier is not built into this host yet")),
+        };
+        let tier = match tier {
+            Ok(t) => t,
+            Err(why) => {
+                let e = CallError::new(
+                    ErrorCode::BackendUnavailable,
+                    format!("policy chose the {backend} tier, which cannot run here: {why}"),
+                );
+                return Err(fail(audit, e, backend.as_str()));
+            }
+        };
+        let limits = crate::lower(call.limits, &decision);
+        let native = NativeCall {
+            program: resolved.program,
+            args: call.argv[1..].to_vec(),
+            env: Vec::new(),
+            stdin: call.stdin,
+            workspace: None,
+            limits: NativeLimits {
+                timeout: limits.timeout,
+                memory_bytes: limits.memory_bytes,
+                output_bytes: limits.output_bytes,
+                ..NativeLimits::default()
+            },
+        };
+        let running = self.metrics.instance_running();
+        let out = tier.run(&native).await;
+        drop(running);
+        let out = match out {
+            Ok(out) => out,
+            Err(why) => {
+                let e = CallError::new(
+                    ErrorCode::Internal,
+                    format!("the {backend} sandbox failed: {why}"),
+                );
+                return Err(fail(audit, e, backend.as_str()));
+            }
+        };
+        let receipt = Receipt {
+            request_id: request_id.clone(),
+            trace_id: trace_id.clone(),
+            backend: backend.to_string(),
+            fuel_used: 0,
+            peak_memory_bytes: out.peak_memory.unwrap_or(0),
+            wall_time_us: u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
+            stdout_bytes: out.stdout.len() as u64,
+            stderr_bytes: out.stderr.len() as u64,
+        };
+        if out.survivors > 0 {
+            tracing::error!(request_id = %request_id, survivors = out.survivors, "processes outlived a native call");
+        }
+        if let Some(stopped) = out.stopped {
+            let message = match stopped {
+                cordon_native::Stopped::Deadline => format!(
+                    "the command ran past its {:?} deadline; its process tree was killed",
+                    native.limits.timeout
+                ),
+                cordon_native::Stopped::Memory => format!(
+                    "the command went over its {} byte memory limit",
+                    native.limits.memory_bytes
+                ),
+                cordon_native::Stopped::Processes => format!(
+                    "the command tried to run more than {} processes",
+                    native.limits.pids
+                ),
+                cordon_native::Stopped::Output => format!(
+                    "the command wrote more than {} bytes to stdout or stderr",
+                    native.limits.output_bytes
+                ),
+            };
+            let mut e = CallError::new(stopped.code(), message);
+            e.stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            e.stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            e.receipt = Some(receipt);
+            return Err(self.finish_err(audit, e, received));
+        }
+        audit.outcome = match out.code {
+            Some(0) => "ok".into(),
+            Some(n) => format!("exit {n}"),
+            None => format!("signal {}", out.signal.unwrap_or(0)),
+        };
+        crate::fill_receipt(&mut audit, &receipt, 0);
+        self.observe(&audit, received);
+        self.record(audit);
+        Ok(CommandOutput {
+            code: out.code,
+            signal: out.signal,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            receipt,
+        })
+    }
+}

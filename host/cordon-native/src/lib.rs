@@ -1,0 +1,148 @@
+//! Native tiers: when a workload needs native code, it runs as an allow-listed command in a
+//! sandbox whose strength policy chooses. Cordon drives the isolation programs Debian ships;
+//! it never reimplements a runtime.
+//!
+//! ```text
+//! argv ──resolve (name on the allow-list? the file it names)──▶ NativeCall
+//!      ──tier.run──▶ bwrap | crun | runsc | qemu, born inside a fresh cgroup
+//!      ──supervise──▶ output under its cap, the deadline, the whole tree killed, the
+//!                     cgroup asked which limit was hit ──▶ NativeOutput
+//! ```
+//!
+//! Tiers so far: **process** (bubblewrap). The container, gVisor and microVM tiers report
+//! themselves unavailable until they land.
+
+// Starting a sandboxed child takes a few raw system calls between fork and exec (joining the
+// cgroup, handing bwrap its seccomp filter) and signals to kill a tree; each `unsafe` block
+// says why it is sound. The rest of the workspace denies unsafe code.
+#![allow(unsafe_code)]
+
+pub mod cgroup;
+mod process;
+mod resolve;
+mod seccomp;
+mod supervise;
+
+pub use process::ProcessTier;
+pub use resolve::{Resolved, SANDBOX_PATH, Unresolved, command_name, resolve};
+pub use seccomp::REFUSED as REFUSED_SYSCALLS;
+
+use cordon_core::ErrorCode;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a command's workspace appears inside every tier.
+pub const WORKSPACE: &str = "/workspace";
+
+/// A workspace directory on the host, bound at [`WORKSPACE`].
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The host directory.
+    pub host: PathBuf,
+    /// Read-write (`true`) or read-only.
+    pub writable: bool,
+}
+
+/// What the command may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NativeLimits {
+    /// Wall-clock deadline; past it the whole tree is killed.
+    pub timeout: Duration,
+    /// Memory of the whole tree.
+    pub memory_bytes: u64,
+    /// Processes and threads at once (a fork bomb stops here).
+    pub pids: u64,
+    /// Cap on each of stdout and stderr.
+    pub output_bytes: u64,
+    /// CPU time per 100 ms, in µs (100_000 is one core).
+    pub cpu_quota_us: u64,
+}
+
+impl Default for NativeLimits {
+    fn default() -> Self {
+        NativeLimits {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 256 << 20,
+            pids: 100,
+            output_bytes: 1 << 20,
+            cpu_quota_us: 100_000,
+        }
+    }
+}
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct NativeCall {
+    /// The resolved program ([`resolve`]): never a string straight from a caller.
+    pub program: PathBuf,
+    /// Its arguments (argv\[1..\]); never through a shell.
+    pub args: Vec<String>,
+    /// The environment: empty unless granted.
+    pub env: Vec<(String, String)>,
+    /// Its stdin; closed when `None`.
+    pub stdin: Option<Vec<u8>>,
+    /// The workspace, when granted.
+    pub workspace: Option<Workspace>,
+    /// Its limits.
+    pub limits: NativeLimits,
+}
+
+impl NativeCall {
+    /// `program args...` with nothing granted and the default limits.
+    pub fn new(program: PathBuf, args: Vec<String>) -> NativeCall {
+        NativeCall {
+            program,
+            args,
+            env: Vec::new(),
+            stdin: None,
+            workspace: None,
+            limits: NativeLimits::default(),
+        }
+    }
+}
+
+/// Which limit stopped a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It ran past its deadline.
+    Deadline,
+    /// The OOM killer stopped it at its memory limit.
+    Memory,
+    /// It tried to start more processes than it may.
+    Processes,
+    /// It wrote more than its output cap.
+    Output,
+}
+
+impl Stopped {
+    /// The error code a call stopped this way ends with.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Stopped::Deadline => ErrorCode::DeadlineExceeded,
+            Stopped::Memory => ErrorCode::MemoryLimit,
+            Stopped::Processes => ErrorCode::ProcessLimit,
+            Stopped::Output => ErrorCode::OutputLimit,
+        }
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone)]
+pub struct NativeOutput {
+    /// Its exit status, when it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub signal: Option<i32>,
+    /// What it wrote, up to the cap.
+    pub stdout: Vec<u8>,
+    /// What it wrote to stderr, up to the cap.
+    pub stderr: Vec<u8>,
+    /// From start to exit.
+    pub wall: Duration,
+    /// The most memory the tree held, when the cgroup says.
+    pub peak_memory: Option<u64>,
+    /// The limit that stopped it, if one did.
+    pub stopped: Option<Stopped>,
+    /// Processes still alive after SIGKILL at the end (must be 0).
+    pub survivors: usize,
+}

@@ -1,0 +1,184 @@
+//! Native commands through `cordon exec --backend`: allow-listed programs run in their tier
+//! and exit with their own status; anything else never starts, with `command_not_allowed`,
+//! and is audited; hostile programs stop with their limit's code.
+
+use super::*;
+
+/// `cordon exec --backend process -- ARGV` with `config` (TOML) as cordon.toml.
+fn exec(env: &Env, config: &str, argv: &[&str]) -> Output {
+    let path = env.data.path().join("native.toml");
+    std::fs::write(&path, config).unwrap();
+    env.cordon()
+        .arg("--config")
+        .arg(&path)
+        .args(["exec", "--backend", "process", "--"])
+        .args(argv)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `None` (after printing why) when the process tier cannot run on this machine.
+fn process_tier(env: &Env) -> Option<()> {
+    let out = env.cordon().args(["doctor", "--json"]).output().unwrap();
+    let report = stdout_json(&out);
+    let process = &report["backends"]["process"];
+    if process["available"] == true {
+        Some(())
+    } else {
+        println!(
+            "SKIPPED: the process tier cannot run here: {}",
+            process["detail"]
+        );
+        None
+    }
+}
+
+#[test]
+fn doctor_reports_every_backend_with_a_reason() {
+    let env = Env::new();
+    let out = env.cordon().args(["doctor", "--json"]).output().unwrap();
+    let report = stdout_json(&out);
+    for backend in ["wasm", "process", "container", "gvisor", "microvm"] {
+        let b = &report["backends"][backend];
+        assert!(b["available"].is_boolean(), "{backend}: {report}");
+        assert!(
+            b["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{backend}: {report}"
+        );
+    }
+    assert_eq!(report["backends"]["wasm"]["available"], true);
+    let text = env.cordon().arg("doctor").output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("process"));
+}
+
+#[test]
+fn an_allowed_command_runs_and_exits_with_its_own_status() {
+    let env = Env::new();
+    if process_tier(&env).is_none() {
+        return;
+    }
+    let out = exec(
+        &env,
+        "",
+        &[
+            "python3",
+            "-c",
+            "import sys; print(6 * 7); print('warn', file=sys.stderr)",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "42\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "warn\n");
+    let out = exec(&env, "", &["python3", "-c", "import sys; sys.exit(3)"]);
+    assert_eq!(out.status.code(), Some(3));
+    let audit = env
+        .cordon()
+        .args(["audit", "query", "--tool", "exec", "--json"])
+        .output()
+        .unwrap();
+    let records: Vec<Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["backend"], "process");
+    assert_eq!(records[1]["outcome"], "exit 3");
+}
+
+#[test]
+fn commands_off_the_allow_list_never_start_however_they_are_named() {
+    let env = Env::new();
+    if process_tier(&env).is_none() {
+        return;
+    }
+    let marker = env.ws.path().join("marker");
+    let link = env.ws.path().join("python3");
+    std::os::unix::fs::symlink("/usr/bin/rm", &link).unwrap();
+    let marker_s = marker.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["rm", "-f", marker_s],
+        vec!["curl", "http://127.0.0.1/"],
+        vec!["sudo", "id"],
+        vec!["shutdown", "now"],
+        vec!["/usr/bin/env", "rm", marker_s],
+        vec!["env", "rm", marker_s],
+        vec!["./rm", marker_s],
+        vec![link.to_str().unwrap(), marker_s],
+        vec!["python3;rm", marker_s],
+        vec!["python3 -c 1", marker_s],
+    ];
+    for argv in &cases {
+        std::fs::write(&marker, "still here").unwrap();
+        let out = exec(&env, "", argv);
+        assert_eq!(error_json(&out)["code"], "command_not_allowed", "{argv:?}");
+        assert_eq!(out.status.code(), Some(3), "{argv:?}");
+        assert!(marker.exists(), "{argv:?} ran");
+    }
+    let audit = env
+        .cordon()
+        .args([
+            "audit",
+            "query",
+            "--outcome",
+            "command_not_allowed",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let records: Vec<Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), cases.len(), "every refusal is audited");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["violations"][0]["kind"] == "command"),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn hostile_commands_stop_with_their_limits_code() {
+    let env = Env::new();
+    if process_tier(&env).is_none() {
+        return;
+    }
+    let config = "[limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\noutput = \"64KiB\"\n";
+    let cases = [
+        ("import time; time.sleep(30)", "deadline_exceeded"),
+        (
+            "import os\nwhile True:\n    try: os.fork()\n    except OSError: pass",
+            "process_limit",
+        ),
+        ("x = b'a' * (1 << 30)", "memory_limit"),
+        (
+            "import sys\nwhile True: sys.stdout.write('x' * 4096)",
+            "output_limit",
+        ),
+    ];
+    for (code, expected) in cases {
+        let started = Instant::now();
+        let out = exec(&env, config, &["python3", "-c", code]);
+        assert_eq!(error_json(&out)["code"], expected, "{code}");
+        assert_eq!(out.status.code(), Some(4), "{code}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{code}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A tier this host does not provide is refused, not silently replaced by a weaker one.
+    let out = env
+        .cordon()
+        .args(["exec", "--backend", "microvm", "--", "python3", "-c", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(error_json(&out)["code"], "backend_unavailable");
+}
