@@ -17,7 +17,7 @@ STAMPS       := .cache/stamps
 TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
-.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench-load  calls/s and latency over HTTP and MCP with wrk"
 	@echo "make bench-interpreters  print(1+1) through the server vs a python3 process"
 	@echo "make bench-jobs  jobs/s through one Redis with three hosts, and the Redis path's latency"
+	@echo "make bench-native  /bin/true and python3 through the native tiers vs bare bwrap and a bare process"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 
 # --- installing what is missing -------------------------------------------------------
@@ -66,6 +67,11 @@ $(STAMPS)/mcp-node: | $(STAMPS)
 # A real redis-server for the federation tests, which start (and stop) their own on loopback.
 $(STAMPS)/redis: | $(STAMPS)
 	@command -v redis-server >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+	@touch $@
+
+# The isolation programs the native tiers drive (bubblewrap for the process tier).
+$(STAMPS)/native: | $(STAMPS)
+	@command -v bwrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap
 	@touch $@
 
 # schemathesis checks the HTTP API against its own OpenAPI document (tests/e2e/openapi.rs).
@@ -131,10 +137,10 @@ build: components
 
 # --- the two commands -----------------------------------------------------------------
 
-run: build
+run: build $(STAMPS)/native
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis
+test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native
 	bash tests/run-all.sh
 
 bench: build fixtures
@@ -152,6 +158,10 @@ bench-interpreters: build
 # in-process queue (BENCHMARKS.md).
 bench-jobs: build fixtures $(STAMPS)/redis
 	$(CARGO) bench -p cordon-benches --bench jobs
+
+# Native tiers against bare bwrap and a bare process (BENCHMARKS.md).
+bench-native: build fixtures $(STAMPS)/native
+	$(CARGO) bench -p cordon-benches --bench native
 
 lint:
 	$(CARGO) fmt --all --check
