@@ -17,6 +17,8 @@ STAMPS       := .cache/stamps
 TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
+
+.PHONY: rootfs
 .PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native lint clean-guests
 
 help:
@@ -72,7 +74,23 @@ $(STAMPS)/redis: | $(STAMPS)
 # The isolation programs the native tiers drive (bubblewrap for the process tier).
 $(STAMPS)/native: | $(STAMPS)
 	@command -v bwrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap
+	@command -v crun >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q crun
+	@command -v runsc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q runsc
 	@touch $@
+
+# The container tiers' root filesystem: Debian minbase with python3, built reproducibly
+# (pinned suite, SOURCE_DATE_EPOCH) from Debian's packages into target/ (outside git).
+ROOTFS := $(TARGET_DIR)/rootfs/debian
+$(STAMPS)/mmdebstrap: | $(STAMPS)
+	@command -v mmdebstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap
+	@touch $@
+$(ROOTFS)/usr/bin/python3: | $(STAMPS)/mmdebstrap
+	rm -rf $(ROOTFS).tmp && mkdir -p $(dir $(ROOTFS))
+	SOURCE_DATE_EPOCH=1700000000 mmdebstrap --quiet --mode=root --format=directory --variant=minbase \
+	  --include=python3 bookworm $(ROOTFS).tmp http://deb.debian.org/debian
+	mkdir -p $(ROOTFS).tmp/workspace
+	rm -rf $(ROOTFS) && mv $(ROOTFS).tmp $(ROOTFS)
+rootfs: $(ROOTFS)/usr/bin/python3
 
 # schemathesis checks the HTTP API against its own OpenAPI document (tests/e2e/openapi.rs).
 ST_VENV := .cache/venv-st
@@ -140,7 +158,7 @@ build: components
 run: build $(STAMPS)/native
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native
+test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs
 	bash tests/run-all.sh
 
 bench: build fixtures
@@ -160,7 +178,7 @@ bench-jobs: build fixtures $(STAMPS)/redis
 	$(CARGO) bench -p cordon-benches --bench jobs
 
 # Native tiers against bare bwrap and a bare process (BENCHMARKS.md).
-bench-native: build fixtures $(STAMPS)/native
+bench-native: build fixtures $(STAMPS)/native rootfs
 	$(CARGO) bench -p cordon-benches --bench native
 
 lint:

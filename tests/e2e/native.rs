@@ -6,12 +6,17 @@ use super::*;
 
 /// `cordon exec --backend process -- ARGV` with `config` (TOML) as cordon.toml.
 fn exec(env: &Env, config: &str, argv: &[&str]) -> Output {
+    exec_in(env, "process", config, argv)
+}
+
+/// `cordon exec --backend BACKEND -- ARGV` with `config` (TOML) as cordon.toml.
+fn exec_in(env: &Env, backend: &str, config: &str, argv: &[&str]) -> Output {
     let path = env.data.path().join("native.toml");
     std::fs::write(&path, config).unwrap();
     env.cordon()
         .arg("--config")
         .arg(&path)
-        .args(["exec", "--backend", "process", "--"])
+        .args(["exec", "--backend", backend, "--"])
         .args(argv)
         .stdin(Stdio::null())
         .output()
@@ -20,16 +25,18 @@ fn exec(env: &Env, config: &str, argv: &[&str]) -> Output {
 
 /// `None` (after printing why) when the process tier cannot run on this machine.
 fn process_tier(env: &Env) -> Option<()> {
+    tier_available(env, "process")
+}
+
+/// `None` (after printing why) when `tier` cannot run on this machine.
+fn tier_available(env: &Env, tier: &str) -> Option<()> {
     let out = env.cordon().args(["doctor", "--json"]).output().unwrap();
     let report = stdout_json(&out);
-    let process = &report["backends"]["process"];
-    if process["available"] == true {
+    let b = &report["backends"][tier];
+    if b["available"] == true {
         Some(())
     } else {
-        println!(
-            "SKIPPED: the process tier cannot run here: {}",
-            process["detail"]
-        );
+        println!("SKIPPED: the {tier} tier cannot run here: {}", b["detail"]);
         None
     }
 }
@@ -145,35 +152,63 @@ fn commands_off_the_allow_list_never_start_however_they_are_named() {
 }
 
 #[test]
-fn hostile_commands_stop_with_their_limits_code() {
+fn hostile_commands_stop_with_their_limits_code_in_every_tier() {
     let env = Env::new();
-    if process_tier(&env).is_none() {
-        return;
-    }
-    let config = "[limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\noutput = \"64KiB\"\n";
+    let config = "[limits]\ntimeout = \"3s\"\nmemory = \"64MiB\"\noutput = \"64KiB\"\n";
+    // The fork bomb gets memory to spare, so that what stops it is the pids limit (under
+    // gVisor each guest process also costs the user-space kernel memory).
+    let roomy = "[limits]\ntimeout = \"3s\"\nmemory = \"512MiB\"\n";
     let cases = [
-        ("import time; time.sleep(30)", "deadline_exceeded"),
+        ("import time; time.sleep(30)", config, "deadline_exceeded"),
         (
             "import os\nwhile True:\n    try: os.fork()\n    except OSError: pass",
+            roomy,
             "process_limit",
         ),
-        ("x = b'a' * (1 << 30)", "memory_limit"),
+        ("x = b'a' * (1 << 30)", config, "memory_limit"),
         (
             "import sys\nwhile True: sys.stdout.write('x' * 4096)",
+            config,
             "output_limit",
         ),
     ];
-    for (code, expected) in cases {
-        let started = Instant::now();
-        let out = exec(&env, config, &["python3", "-c", code]);
-        assert_eq!(error_json(&out)["code"], expected, "{code}");
-        assert_eq!(out.status.code(), Some(4), "{code}");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{code}: {:?}",
-            started.elapsed()
+    for tier in ["process", "container", "gvisor"] {
+        if tier_available(&env, tier).is_none() {
+            continue;
+        }
+        let out = exec_in(&env, tier, config, &["python3", "-c", "print(6 * 7)"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "42\n",
+            "{tier}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        for (code, config, expected) in cases {
+            let started = Instant::now();
+            let out = exec_in(&env, tier, config, &["python3", "-c", code]);
+            assert_eq!(error_json(&out)["code"], expected, "{tier}: {code}");
+            assert_eq!(out.status.code(), Some(4), "{tier}: {code}");
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{tier}: {code}: {:?}",
+                started.elapsed()
+            );
+        }
+        let out = exec_in(&env, tier, "", &["curl", "http://127.0.0.1/"]);
+        assert_eq!(error_json(&out)["code"], "command_not_allowed", "{tier}");
     }
+    // The receipt and the audit log name the tier that ran each call.
+    let audit = env
+        .cordon()
+        .args(["audit", "query", "--tool", "exec", "--json"])
+        .output()
+        .unwrap();
+    let backends: std::collections::BTreeSet<String> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["backend"].as_str().map(str::to_owned))
+        .collect();
+    assert!(backends.contains("process"), "{backends:?}");
     // A tier this host does not provide is refused, not silently replaced by a weaker one.
     let out = env
         .cordon()

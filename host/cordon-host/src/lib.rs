@@ -97,6 +97,8 @@ pub struct Call<'a> {
 pub struct HostOptions {
     /// Record raw arguments (secret fields redacted) in the audit log, not only a digest.
     pub audit_arguments: bool,
+    /// The container tiers' root filesystem (`make rootfs`).
+    pub rootfs: std::path::PathBuf,
 }
 
 /// The call path shared by every surface.
@@ -124,8 +126,8 @@ impl Host {
             audit,
             metrics: Arc::new(Metrics::new()),
             manifests: PreparedManifests::default(),
+            native: NativeTiers::new(options.rootfs.clone()),
             options,
-            native: NativeTiers::default(),
         }
     }
 

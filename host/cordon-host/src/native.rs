@@ -16,10 +16,10 @@ use cordon_core::{
     Backend, CallError, ErrorCode, EscapeKind, Grants, Limits, Principal, Receipt, RequestId,
     Violation,
 };
-use cordon_native::{NativeCall, NativeLimits, ProcessTier, Unresolved};
+use cordon_native::{NativeCall, NativeLimits, Sandbox, Unresolved};
 use cordon_policy::{DecisionInput, RequestInput, ToolInput};
 use serde_json::json;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 use tokio::sync::OnceCell;
 
@@ -60,26 +60,35 @@ pub struct CommandOutput {
 }
 
 /// The native tiers this host can run, each probed once, when first needed.
-#[derive(Default)]
 pub struct NativeTiers {
-    process: OnceCell<Result<ProcessTier, String>>,
+    rootfs: PathBuf,
+    tiers: [OnceCell<Result<Sandbox, String>>; 4],
 }
 
 impl NativeTiers {
-    /// Whether `backend` can run here: `Ok` with what it runs on, or why not.
-    pub async fn availability(&self, backend: Backend) -> Result<String, String> {
-        match backend {
-            Backend::Process => self
-                .process()
-                .await
-                .map(|t| format!("bubblewrap, {}", t.cgroups().describe())),
-            Backend::Wasm => Ok("wasmtime".into()),
-            other => Err(format!("the {other} tier is not built into this host yet")),
+    /// Tiers whose containers run in `rootfs` (`make rootfs`).
+    pub fn new(rootfs: PathBuf) -> NativeTiers {
+        NativeTiers {
+            rootfs,
+            tiers: Default::default(),
         }
     }
 
-    async fn process(&self) -> Result<&ProcessTier, String> {
-        let tier = self.process.get_or_init(ProcessTier::probe).await;
+    /// Whether `backend` can run here: `Ok` with what it runs on, or why not.
+    pub async fn availability(&self, backend: Backend) -> Result<String, String> {
+        match backend {
+            Backend::Wasm => Ok("wasmtime".into()),
+            native => self.get(native).await.map(Sandbox::describe),
+        }
+    }
+
+    async fn get(&self, backend: Backend) -> Result<&Sandbox, String> {
+        let Some(i) = Backend::NATIVE.iter().position(|b| *b == backend) else {
+            return Err(format!("{backend} is not a native tier"));
+        };
+        let tier = self.tiers[i]
+            .get_or_init(|| Sandbox::probe(backend, &self.rootfs))
+            .await;
         tier.as_ref().map_err(Clone::clone)
     }
 }
@@ -182,22 +191,8 @@ impl Host {
             e.violations = decision.violations;
             return Err(fail(audit, e, decision.backend.as_str()));
         }
-        // Only now is the name looked up: a blocked name is refused even where it is not
-        // installed, and what runs is the file the allowed name leads to.
-        let resolved = match cordon_native::resolve(given, Path::new("/")) {
-            Ok(r) => r,
-            Err(Unresolved::NotFound(name)) => {
-                let e = CallError::new(ErrorCode::NotFound, format!("no program {name:?} to run"));
-                return Err(fail(audit, e, decision.backend.as_str()));
-            }
-            Err(why) => return Err(fail(audit, not_allowed(why), decision.backend.as_str())),
-        };
         let backend = decision.backend;
-        let tier = match backend {
-            Backend::Process => self.native.process().await,
-            other => Err(format!("the {other} tier is not built into this host yet")),
-        };
-        let tier = match tier {
+        let tier = match self.native.get(backend).await {
             Ok(t) => t,
             Err(why) => {
                 let e = CallError::new(
@@ -206,6 +201,19 @@ impl Host {
                 );
                 return Err(fail(audit, e, backend.as_str()));
             }
+        };
+        // Only now is the name looked up, in the tier's own root: a blocked name is refused
+        // even where it is not installed, and what runs is the file the allowed name leads to.
+        let resolved = match cordon_native::resolve(given, tier.root()) {
+            Ok(r) => r,
+            Err(Unresolved::NotFound(name)) => {
+                let e = CallError::new(
+                    ErrorCode::NotFound,
+                    format!("no program {name:?} to run in the {backend} tier"),
+                );
+                return Err(fail(audit, e, backend.as_str()));
+            }
+            Err(why) => return Err(fail(audit, not_allowed(why), backend.as_str())),
         };
         let limits = crate::lower(call.limits, &decision);
         let native = NativeCall {

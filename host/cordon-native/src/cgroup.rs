@@ -49,6 +49,8 @@ pub struct Hits {
     pub pids_max: u64,
     /// The most memory the call held.
     pub peak_memory: Option<u64>,
+    /// Times the memory limit was reached (the OOM killer may or may not have followed).
+    pub memory_max: u64,
 }
 
 impl Layout {
@@ -167,11 +169,30 @@ impl Layout {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         Ok(CallGroup {
+            name,
             v2: matches!(self, Layout::V2 { .. }),
             dirs,
             procs,
         })
     }
+}
+
+/// `dir` and every cgroup below it, parents before children.
+fn subtree(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if let Ok(entries) = std::fs::read_dir(&all[i]) {
+            all.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        i += 1;
+    }
+    all
 }
 
 fn mkdir(d: &Path) -> Result<(), String> {
@@ -186,6 +207,8 @@ fn mkdir(d: &Path) -> Result<(), String> {
 /// whatever is still in it.
 #[derive(Debug)]
 pub struct CallGroup {
+    /// `call-<uuid>`: the directory's name in every hierarchy.
+    name: String,
     v2: bool,
     dirs: Vec<PathBuf>,
     /// `cgroup.procs` of each directory, ready for the child to join between fork and exec
@@ -194,6 +217,11 @@ pub struct CallGroup {
 }
 
 impl CallGroup {
+    /// Its name (`call-<uuid>`), the same in every hierarchy.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// What a child needs to join this cgroup between fork and exec.
     pub fn joiner(&self) -> Joiner {
         Joiner {
@@ -201,16 +229,17 @@ impl CallGroup {
         }
     }
 
-    /// Processes still in the cgroup.
+    /// Processes still in the cgroup or any cgroup below it (a container runtime puts the
+    /// container in a child cgroup of the call's).
     pub fn members(&self) -> Vec<i32> {
-        let mut pids: Vec<i32> = (self.dirs.iter())
-            .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-            .flat_map(|s| {
-                s.lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect::<Vec<i32>>()
-            })
-            .collect();
+        let mut pids = Vec::new();
+        for d in &self.dirs {
+            for dir in subtree(d) {
+                if let Ok(s) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                    pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+                }
+            }
+        }
         pids.sort_unstable();
         pids.dedup();
         pids
@@ -257,12 +286,16 @@ impl CallGroup {
                 oom_kills: field(read("memory.events"), "oom_kill "),
                 pids_max: field(read("pids.events"), "max "),
                 peak_memory: read("memory.peak").and_then(|s| s.trim().parse().ok()),
+                memory_max: field(read("memory.events"), "max "),
             }
         } else {
             Hits {
                 oom_kills: field(read("memory.oom_control"), "oom_kill "),
                 pids_max: field(read("pids.events"), "max "),
                 peak_memory: read("memory.max_usage_in_bytes").and_then(|s| s.trim().parse().ok()),
+                memory_max: read("memory.failcnt")
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0),
             }
         }
     }
@@ -306,8 +339,11 @@ impl Drop for CallGroup {
             tracing::error!(dirs = ?self.dirs, "processes survived SIGKILL in a call's cgroup");
         }
         for d in &self.dirs {
-            // A cgroup is removed with rmdir once empty; its files go with it.
-            let _ = std::fs::remove_dir(d);
+            // A cgroup is removed with rmdir once empty (its files go with it), the deepest
+            // first.
+            for dir in subtree(d).iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }

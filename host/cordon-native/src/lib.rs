@@ -9,8 +9,8 @@
 //!                     cgroup asked which limit was hit ──▶ NativeOutput
 //! ```
 //!
-//! Tiers so far: **process** (bubblewrap). The container, gVisor and microVM tiers report
-//! themselves unavailable until they land.
+//! Tiers so far: **process** (bubblewrap), **container** (crun) and **gvisor** (runsc). The
+//! microVM tier reports itself unavailable until it lands.
 
 // Starting a sandboxed child takes a few raw system calls between fork and exec (joining the
 // cgroup, handing bwrap its seccomp filter) and signals to kill a tree; each `unsafe` block
@@ -18,16 +18,19 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+mod container;
 mod process;
 mod resolve;
 mod seccomp;
 mod supervise;
 
+pub use container::{ContainerTier, HOST_UID_BASE, Runtime};
 pub use process::ProcessTier;
 pub use resolve::{Resolved, SANDBOX_PATH, Unresolved, command_name, resolve};
 pub use seccomp::REFUSED as REFUSED_SYSCALLS;
 
-use cordon_core::ErrorCode;
+use cordon_core::{Backend, ErrorCode};
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -145,4 +148,61 @@ pub struct NativeOutput {
     pub stopped: Option<Stopped>,
     /// Processes still alive after SIGKILL at the end (must be 0).
     pub survivors: usize,
+}
+
+/// A native tier ready to run commands.
+#[derive(Debug)]
+pub enum Sandbox {
+    /// bubblewrap.
+    Process(ProcessTier),
+    /// crun or runsc.
+    Container(ContainerTier),
+}
+
+impl Sandbox {
+    /// Probes `backend` on this host (container tiers run in `rootfs`).
+    ///
+    /// # Errors
+    ///
+    /// Why the tier cannot run here.
+    pub async fn probe(backend: Backend, rootfs: &Path) -> Result<Sandbox, String> {
+        match backend {
+            Backend::Process => ProcessTier::probe().await.map(Sandbox::Process),
+            Backend::Container => ContainerTier::probe(Runtime::Crun, rootfs)
+                .await
+                .map(Sandbox::Container),
+            Backend::Gvisor => ContainerTier::probe(Runtime::Runsc, rootfs)
+                .await
+                .map(Sandbox::Container),
+            other => Err(format!("the {other} tier is not built into this host yet")),
+        }
+    }
+
+    /// The root commands are resolved against.
+    pub fn root(&self) -> &Path {
+        match self {
+            Sandbox::Process(_) => Path::new("/"),
+            Sandbox::Container(c) => c.rootfs(),
+        }
+    }
+
+    /// What the tier runs on, for `cordon doctor`.
+    pub fn describe(&self) -> String {
+        match self {
+            Sandbox::Process(p) => format!("bubblewrap, {}", p.cgroups().describe()),
+            Sandbox::Container(c) => c.describe(),
+        }
+    }
+
+    /// Runs `call` to its end.
+    ///
+    /// # Errors
+    ///
+    /// When the sandbox itself cannot be set up.
+    pub async fn run(&self, call: &NativeCall) -> Result<NativeOutput, String> {
+        match self {
+            Sandbox::Process(p) => p.run(call).await,
+            Sandbox::Container(c) => c.run(call).await,
+        }
+    }
 }

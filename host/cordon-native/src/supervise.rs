@@ -91,14 +91,18 @@ pub async fn supervise(
     let stdout = collect(out_done, out_task).await;
     let stderr = collect(err_done, err_task).await;
     let hits = group.hits();
-    // The most telling cause first: a fork bomb also runs into its deadline, and a memory
-    // bomb may too, but the limit they hit is what stopped them.
+    // The most telling cause first: a fork bomb also runs into its deadline and, with
+    // enough copies of itself, into its memory limit; a memory bomb into its deadline. The
+    // pids limit is only ever hit by a tree that tried to grow past it.
     let stopped = if stopped == Some(Stopped::Output) {
         stopped
-    } else if hits.oom_kills > 0 {
-        Some(Stopped::Memory)
     } else if hits.pids_max > 0 {
         Some(Stopped::Processes)
+    } else if hits.oom_kills > 0 || (hits.memory_max > 0 && killed(status) && stopped.is_none()) {
+        // The OOM killer's own count, or (where it is kept per process, as on cgroup v1
+        // for a process gVisor's sentry runs) the limit reached and a SIGKILL nobody
+        // here sent.
+        Some(Stopped::Memory)
     } else {
         stopped
     };
@@ -113,6 +117,13 @@ pub async fn supervise(
         stopped,
         survivors,
     })
+}
+
+/// Ended by SIGKILL: directly, or as a runtime reports its container's (128 + 9).
+fn killed(status: Option<std::process::ExitStatus>) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .is_some_and(|s| s.signal() == Some(libc::SIGKILL) || s.code() == Some(128 + libc::SIGKILL))
 }
 
 /// Reads up to `cap` bytes; `true` when there was more (reading stops there: the caller

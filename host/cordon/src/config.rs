@@ -19,6 +19,8 @@ pub struct FileConfig {
     /// The token database; by default DATA_DIR/identity.db. Hosts of a federation on one
     /// machine may share one file.
     pub identity_db: Option<PathBuf>,
+    /// The container tiers' root filesystem; by default `make rootfs`'s.
+    pub rootfs: Option<PathBuf>,
     #[serde(default)]
     pub local: LocalPrincipal,
     #[serde(default)]

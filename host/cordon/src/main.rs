@@ -153,6 +153,20 @@ impl Settings {
         self.data_dir.join("audit.db")
     }
 
+    /// The container tiers' root filesystem (`CORDON_ROOTFS`, `rootfs`, else `make rootfs`'s
+    /// `target/rootfs/debian` next to the `target/release` holding this binary).
+    pub fn rootfs(&self) -> PathBuf {
+        std::env::var_os("CORDON_ROOTFS")
+            .map(PathBuf::from)
+            .or_else(|| self.file.rootfs.clone())
+            .unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| Some(exe.parent()?.parent()?.join("rootfs/debian")))
+                    .unwrap_or_else(|| PathBuf::from("target/rootfs/debian"))
+            })
+    }
+
     /// The token store's database (`CORDON_IDENTITY_DB`, `identity_db`, DATA_DIR/identity.db).
     pub fn identity_path(&self) -> PathBuf {
         std::env::var_os("CORDON_IDENTITY_DB")
@@ -178,6 +192,7 @@ impl Settings {
             audit,
             cordon_host::HostOptions {
                 audit_arguments: self.file.audit.record_arguments,
+                rootfs: self.rootfs(),
             },
         ))
     }

@@ -1,0 +1,336 @@
+//! Every native tier (process, container, gvisor) against the same hostile programs: each is
+//! stopped, with its code where the host stops it, and leaves nothing running.
+//!
+//! Needs root (or delegated cgroups), `bwrap`, `crun`, `runsc` and `make rootfs`; a tier
+//! that cannot run here prints `SKIPPED: <reason>`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use cordon_core::Backend;
+use cordon_native::{NativeCall, NativeLimits, NativeOutput, Sandbox, Stopped, Workspace, resolve};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn rootfs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/rootfs/debian")
+}
+
+async fn tier(backend: Backend) -> Option<Sandbox> {
+    match Sandbox::probe(backend, &rootfs()).await {
+        Ok(t) => Some(t),
+        Err(why) => {
+            println!("SKIPPED: the {backend} tier cannot run here: {why}");
+            None
+        }
+    }
+}
+
+/// A workspace the sandboxed user (uid 1001, mapped or not) may write.
+fn workspace() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(ws.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    ws
+}
+
+fn python_in(tier: &Sandbox, code: &str) -> NativeCall {
+    let program = resolve("python3", tier.root()).unwrap().program;
+    let mut call = NativeCall::new(program, vec!["-c".into(), code.into()]);
+    call.limits = NativeLimits {
+        timeout: Duration::from_secs(10),
+        memory_bytes: 128 << 20,
+        pids: 32,
+        ..NativeLimits::default()
+    };
+    call
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Failed, with one of `expect` in its stderr (kernels word the same refusal differently:
+/// gVisor answers a write to a read-only root with EACCES, Linux with EROFS).
+fn refused_with(out: &NativeOutput, expect: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "stdout {} stderr {stderr}",
+        text(&out.stdout)
+    );
+    assert!(
+        expect.iter().any(|e| stderr.contains(e)),
+        "expected one of {expect:?} in {stderr}"
+    );
+    assert_eq!(out.survivors, 0);
+}
+
+fn refused(out: &NativeOutput, expect: &str) {
+    assert_ne!(
+        out.code,
+        Some(0),
+        "stdout {} stderr {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains(expect),
+        "expected {expect:?} in {}",
+        text(&out.stderr)
+    );
+    assert_eq!(out.survivors, 0);
+}
+
+async fn a_plain_command_sees_nothing_of_the_host(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let code = "import os, sys; print(os.getuid(), os.environ['PATH'], os.environ['HOME'], os.path.exists('/work'), os.path.exists('/root/.cargo')); print(' '.join(sorted(os.environ))); print('err', file=sys.stderr)";
+    let out = tier.run(&python_in(&tier, code)).await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let (first, names) = stdout.split_once('\n').unwrap();
+    // uid 1001, PATH and HOME as set, the host's directories absent.
+    assert_eq!(first, "1001 /usr/local/bin:/usr/bin:/bin /tmp False False");
+    // Nothing of the host's environment: besides PATH and HOME only PWD (bwrap sets it) and
+    // LC_CTYPE (Python sets it itself, PEP 538).
+    for name in names.split_whitespace() {
+        assert!(
+            ["HOME", "LC_CTYPE", "PATH", "PWD"].contains(&name),
+            "{name} leaked in: {names}"
+        );
+    }
+    assert_eq!(text(&out.stderr), "err\n");
+    assert!(out.stopped.is_none());
+}
+
+async fn writes_to_root_and_reads_of_host_files_fail(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    refused_with(
+        &tier
+            .run(&python_in(&tier, "open('/pwned', 'w')"))
+            .await
+            .unwrap(),
+        &["Read-only file system", "Permission denied"],
+    );
+    refused_with(
+        &tier
+            .run(&python_in(&tier, "open('/usr/pwned', 'w')"))
+            .await
+            .unwrap(),
+        &["Read-only file system", "Permission denied"],
+    );
+    refused_with(
+        &tier
+            .run(&python_in(&tier, "print(open('/root/.cargo/env').read())"))
+            .await
+            .unwrap(),
+        &["No such file", "Permission denied"],
+    );
+    refused(
+        &tier
+            .run(&python_in(
+                &tier,
+                "print(open('/work/main/Cargo.toml').read())",
+            ))
+            .await
+            .unwrap(),
+        "No such file",
+    );
+}
+
+async fn no_connection_reaches_a_port_open_on_the_host(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let code = format!("import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)");
+    refused(
+        &tier.run(&python_in(&tier, &code)).await.unwrap(),
+        "Connection refused",
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the host's listener was reached"
+    );
+    refused(
+        &tier
+            .run(&python_in(
+                &tier,
+                "import socket; socket.getaddrinfo('example.com', 80)",
+            ))
+            .await
+            .unwrap(),
+        "socket.gaierror",
+    );
+}
+
+async fn privileged_calls_are_refused(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    // uid 0 does not exist in the sandbox's user namespace, and no capability is left.
+    let code = "import os, sys\ntry:\n    os.setuid(0)\nexcept OSError as e:\n    sys.exit(f'refused: {e}')";
+    refused(
+        &tier.run(&python_in(&tier, code)).await.unwrap(),
+        "refused: [Errno",
+    );
+    // mount, ptrace and init_module through libc: each answered EPERM by the seccomp filter.
+    for (name, call) in [
+        ("mount", "libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)"),
+        ("ptrace", "libc.ptrace(16, 1, 0, 0)"),
+        ("init_module", "libc.syscall(175, None, 0, b'')"),
+        ("unshare", "libc.unshare(0x10000000)"),
+    ] {
+        // Under gVisor a new namespace is the user-space kernel's own, not the host's.
+        if name == "unshare" && backend == Backend::Gvisor {
+            continue;
+        }
+        let code = format!(
+            "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nr = {call}\ne = ctypes.get_errno()\nprint(r, os.strerror(e), file=sys.stderr)\nsys.exit(0 if r == 0 else 1)"
+        );
+        let out = tier.run(&python_in(&tier, &code)).await.unwrap();
+        // EPERM from the seccomp filter (ENOSYS where gVisor does not implement the call).
+        refused(&out, "-1 ");
+    }
+}
+
+async fn a_fork_bomb_stops_at_the_pids_limit(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let mut call = python_in(
+        &tier,
+        "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
+    );
+    call.limits.timeout = Duration::from_secs(3);
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.stopped, Some(Stopped::Processes), "{out:?}");
+    assert_eq!(out.survivors, 0);
+}
+
+async fn a_memory_bomb_stops_at_the_memory_limit(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let mut call = python_in(&tier, "x = b'a' * (1 << 30)");
+    call.limits.memory_bytes = 64 << 20;
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.stopped, Some(Stopped::Memory), "{out:?}");
+    // gVisor's own kernel is charged to the call's cgroup on top of the command's limit.
+    if backend != Backend::Gvisor {
+        assert!(out.peak_memory.unwrap_or(0) <= 64 << 20);
+    }
+}
+
+async fn past_the_deadline_the_whole_tree_dies_daemons_included(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let ws = workspace();
+    let mut call = python_in(&tier, "import time; time.sleep(60)");
+    call.limits.timeout = Duration::from_millis(500);
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.stopped, Some(Stopped::Deadline));
+    assert!(out.wall < Duration::from_secs(3), "{:?}", out.wall);
+    assert_eq!(out.survivors, 0);
+
+    // A daemon that detaches to outlive the call is gone with it.
+    let mut call = python_in(
+        &tier,
+        "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(2)\n        open('/workspace/escaped', 'w').write('alive')\n    os._exit(0)\nprint('parent done')",
+    );
+    call.workspace = Some(Workspace {
+        host: ws.path().to_path_buf(),
+        writable: true,
+    });
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.survivors, 0);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !ws.path().join("escaped").exists(),
+        "the daemon outlived its call"
+    );
+}
+
+async fn output_past_the_cap_ends_the_call(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let mut call = python_in(
+        &tier,
+        "import sys\nwhile True: sys.stdout.write('x' * 65536)",
+    );
+    call.limits.output_bytes = 100_000;
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.stopped, Some(Stopped::Output));
+    assert_eq!(out.stdout.len(), 100_000);
+}
+
+async fn the_workspace_is_bound_per_its_grant(backend: Backend) {
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let ws = workspace();
+    std::fs::write(ws.path().join("in.txt"), "hello").unwrap();
+    let mut call = python_in(
+        &tier,
+        "print(open('in.txt').read()); open('out.txt', 'w').write('bye')",
+    );
+    call.workspace = Some(Workspace {
+        host: ws.path().to_path_buf(),
+        writable: false,
+    });
+    let out = tier.run(&call).await.unwrap();
+    refused(&out, "Read-only file system");
+    assert_eq!(text(&out.stdout), "hello\n");
+    call.workspace = Some(Workspace {
+        host: ws.path().to_path_buf(),
+        writable: true,
+    });
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("out.txt")).unwrap(),
+        "bye"
+    );
+}
+
+/// Each hostile program as its own test, in each tier.
+macro_rules! in_every_tier {
+    ($($case:ident),* $(,)?) => {
+        mod process {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $case() { super::$case(Backend::Process).await })*
+        }
+        mod container {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $case() { super::$case(Backend::Container).await })*
+        }
+        mod gvisor {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $case() { super::$case(Backend::Gvisor).await })*
+        }
+    };
+}
+
+in_every_tier!(
+    a_plain_command_sees_nothing_of_the_host,
+    writes_to_root_and_reads_of_host_files_fail,
+    no_connection_reaches_a_port_open_on_the_host,
+    privileged_calls_are_refused,
+    a_fork_bomb_stops_at_the_pids_limit,
+    a_memory_bomb_stops_at_the_memory_limit,
+    past_the_deadline_the_whole_tree_dies_daemons_included,
+    output_past_the_cap_ends_the_call,
+    the_workspace_is_bound_per_its_grant,
+);
