@@ -189,17 +189,27 @@ impl ContainerTier {
             });
         }
         let out = supervise(command, &group, call.stdin.as_deref(), limits).await;
-        // The container is gone (its cgroup was emptied); its state and bundle go too.
+        // `run` removes the container's state when the container exits; when the host had to
+        // kill the tree (or the runtime could not start), the state is removed here.
+        let clean = out
+            .as_ref()
+            .is_ok_and(|o| o.stopped.is_none() && o.signal.is_none());
+        if !clean {
+            self.delete(&id).await;
+        }
+        let _ = std::fs::remove_dir_all(&bundle);
+        out
+    }
+
+    async fn delete(&self, id: &str) {
         let _ = tokio::process::Command::new(&self.program)
             .arg("--root")
             .arg(self.state.join("state"))
-            .args(["delete", "--force", &id])
+            .args(["delete", "--force", id])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .await;
-        let _ = std::fs::remove_dir_all(&bundle);
-        out
     }
 
     fn spec(&self, call: &NativeCall) -> Result<Spec, String> {
