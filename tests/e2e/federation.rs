@@ -114,17 +114,8 @@ impl Member {
 
     /// Request ids of this host's audit records for `tool`.
     fn audited(&self, tool: &str) -> Vec<String> {
-        let out = self
-            .env
-            .cordon()
-            .args([
-                "audit", "query", "--tool", tool, "--json", "--limit", "100000",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        audit_records(&self.env, &["--tool", tool, "--limit", "100000"])
+            .iter()
             .filter_map(|r| r["request_id"].as_str().map(str::to_owned))
             .collect()
     }

@@ -102,6 +102,25 @@ fn stdout_json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `cordon audit query FILTERS --json`: the matching records, oldest first.
+fn audit_records(env: &Env, filters: &[&str]) -> Vec<Value> {
+    let out = env
+        .cordon()
+        .args(["audit", "query", "--json"])
+        .args(filters)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The `{"error": ...}` line on stderr.
 fn error_json(out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);

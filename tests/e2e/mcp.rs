@@ -419,23 +419,7 @@ fn a_long_call_reports_progress_and_a_cancelled_one_stops_and_is_audited() {
 
     // Both were stopped where they were and recorded as cancelled: the sleep after about
     // 2.5 s of its 30, the spin (a busy loop only the epoch can interrupt) after 0.5 s.
-    let audit = env
-        .cordon()
-        .args([
-            "audit",
-            "query",
-            "--tenant",
-            "local",
-            "--outcome",
-            "cancelled",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let records: Vec<Value> = String::from_utf8_lossy(&audit.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = audit_records(&env, &["--tenant", "local", "--outcome", "cancelled"]);
     assert_eq!(records.len(), 2, "{records:?}");
     for (r, most_us) in records.iter().zip([10_000_000, 5_000_000]) {
         let wall = r["wall_time_us"].as_u64().unwrap();

@@ -27,8 +27,8 @@ use manifests::PreparedManifests;
 
 use cordon_audit::{AuditLog, AuditRecord, digest_json, now_ms};
 use cordon_core::{
-    Backend, CallError, CallOutput, Decision, ErrorCode, Grants, Limits, Principal, Receipt,
-    RequestId,
+    Backend, CallError, CallOutput, Decision, ErrorCode, EscapeKind, Grants, Limits, Principal,
+    Receipt, RequestId,
 };
 use cordon_metrics::Metrics;
 use cordon_policy::{
@@ -246,19 +246,8 @@ impl Host {
         audit.backend = decision.backend.to_string();
 
         if !decision.allow {
-            let code = if decision.violations.is_empty() {
-                ErrorCode::PolicyDenied
-            } else {
-                ErrorCode::PathEscape
-            };
-            let reasons = if decision.reasons.is_empty() {
-                "policy gave no reason".to_owned()
-            } else {
-                decision.reasons.join("; ")
-            };
-            let mut e = CallError::new(code, format!("denied by policy: {reasons}"));
-            e.violations = decision.violations;
-            let e = stamp(e, decision.backend.as_str());
+            let backend = decision.backend;
+            let e = stamp(denial(decision), backend.as_str());
             return Err(self.finish_err(audit, e, received));
         }
         if decision.backend != Backend::Wasm {
@@ -454,6 +443,31 @@ impl Host {
             output_bytes: 0,
         }
     }
+}
+
+/// The error a denying decision ends a call with: `command_not_allowed` when policy refused
+/// a native command, `path_escape` when it found other violations, else `policy_denied`;
+/// the message carries policy's reasons.
+fn denial(decision: Decision) -> CallError {
+    let code = if decision
+        .violations
+        .iter()
+        .any(|v| v.kind == EscapeKind::Command)
+    {
+        ErrorCode::CommandNotAllowed
+    } else if decision.violations.is_empty() {
+        ErrorCode::PolicyDenied
+    } else {
+        ErrorCode::PathEscape
+    };
+    let reasons = if decision.reasons.is_empty() {
+        "policy gave no reason".to_owned()
+    } else {
+        decision.reasons.join("; ")
+    };
+    let mut e = CallError::new(code, format!("denied by policy: {reasons}"));
+    e.violations = decision.violations;
+    e
 }
 
 fn fill_receipt(audit: &mut AuditRecord, r: &Receipt, value_bytes: u64) {

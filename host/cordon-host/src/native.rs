@@ -173,23 +173,8 @@ impl Host {
         audit.reasons = decision.reasons.clone();
         audit.backend = decision.backend.to_string();
         if !decision.allow {
-            let refused_command = decision
-                .violations
-                .iter()
-                .any(|v| v.kind == EscapeKind::Command);
-            let code = if refused_command {
-                ErrorCode::CommandNotAllowed
-            } else {
-                ErrorCode::PolicyDenied
-            };
-            let reasons = if decision.reasons.is_empty() {
-                "policy gave no reason".to_owned()
-            } else {
-                decision.reasons.join("; ")
-            };
-            let mut e = CallError::new(code, format!("denied by policy: {reasons}"));
-            e.violations = decision.violations;
-            return Err(fail(audit, e, decision.backend.as_str()));
+            let backend = decision.backend;
+            return Err(fail(audit, crate::denial(decision), backend.as_str()));
         }
         let backend = decision.backend;
         let tier = match self.native.get(backend).await {
