@@ -169,6 +169,9 @@ impl Host {
             request,
         });
         let decision = verdict.decision;
+        // The hash of the policy that decided (a reload may have swapped it since the record
+        // was started).
+        audit.policy_hash = verdict.policy_hash.to_string();
         audit.allowed = decision.allow;
         audit.reasons = decision.reasons.clone();
         audit.backend = decision.backend.to_string();
