@@ -32,12 +32,12 @@ local function pending_start(p, id, entry_id, stream, me, now)
           redis.call('HGET', job, 'released') or '0', redis.call('HGET', job, 'submitted_ms')}
 end
 
-local function settle(p, job, stream, entry_id)
+local function settle(stream, entry_id)
   redis.call('XACK', stream, 'workers', entry_id)
   redis.call('XDEL', stream, entry_id)
 end
 
-local function to_quarantine(p, id, now)
+local function to_quarantine(p, id)
   local job = p .. ':job:' .. id
   local q = redis.call('XADD', p .. ':quarantine', '*', 'job', id)
   redis.call('HSET', job, 'qentry', q)
@@ -127,7 +127,7 @@ for _, prio in ipairs({'high', 'normal', 'low'}) do
             if redis.call('EXISTS', p .. ':job:' .. id) == 1 then
               return pending_start(p, id, entry[1], stream, me, now)
             end
-            settle(p, nil, stream, entry[1])
+            settle(stream, entry[1])
           elseif redis.call('XLEN', stream) == 0 then
             redis.call('SREM', tools_key, tool_key)
             if redis.call('SCARD', tools_key) == 0 then
@@ -169,11 +169,11 @@ for _, prio in ipairs({'high', 'normal', 'low'}) do
           local job = p .. ':job:' .. id
           local attempts = tonumber(redis.call('HGET', job, 'attempts') or '-1')
           if attempts < 0 then
-            settle(p, nil, stream, entry[1])
+            settle(stream, entry[1])
           elseif attempts >= max then
             redis.call('HSET', job, 'status', 'quarantined', 'finished_ms', now, 'outcome', err)
-            settle(p, job, stream, entry[1])
-            to_quarantine(p, id, now)
+            settle(stream, entry[1])
+            to_quarantine(p, id)
             redis.call('PUBLISH', p .. ':done', id)
           else
             table.insert(out, pending_start(p, id, entry[1], stream, me, now))
@@ -220,11 +220,11 @@ pub static FINISH: LazyLock<Script> = LazyLock::new(|| {
 local p, id, stream, entry, status = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local job = p .. ':job:' .. id
 local was = redis.call('HGET', job, 'status')
-settle(p, job, stream, entry)
+settle(stream, entry)
 if (not was) or was == 'succeeded' or was == 'failed' or was == 'quarantined' then return 0 end
 redis.call('HSET', job, 'status', status, 'finished_ms', ARGV[7], 'outcome', ARGV[6])
 if status == 'quarantined' then
-  to_quarantine(p, id, ARGV[7])
+  to_quarantine(p, id)
 else
   redis.call('EXPIRE', job, ARGV[8])
   local idem = redis.call('HGET', job, 'idem')

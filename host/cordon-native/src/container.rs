@@ -44,7 +44,7 @@ impl Runtime {
 
 /// The uid range the container's user namespace maps to on the host: root inside is
 /// this uid outside, and the command (uid 1001 inside) is `HOST_UID_BASE + 1001`.
-pub const HOST_UID_BASE: u32 = 100_000;
+const HOST_UID_BASE: u32 = 100_000;
 
 /// Memory the gVisor sandbox itself needs beside the command's (measured: ~100 MiB for the
 /// sentry and gofer at rest).

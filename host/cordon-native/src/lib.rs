@@ -24,10 +24,9 @@ mod resolve;
 mod seccomp;
 mod supervise;
 
-pub use container::{ContainerTier, HOST_UID_BASE, Runtime};
+pub use container::{ContainerTier, Runtime};
 pub use process::ProcessTier;
 pub use resolve::{Resolved, SANDBOX_PATH, Unresolved, command_name, resolve};
-pub use seccomp::REFUSED as REFUSED_SYSCALLS;
 
 use cordon_core::{Backend, ErrorCode};
 use std::path::Path;
