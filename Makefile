@@ -18,7 +18,7 @@ TOOLS    := fs text-analysis
 FIXTURES := hostile net sockets types trivial
 
 
-.PHONY: rootfs
+.PHONY: rootfs vm-image
 .PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native lint clean-guests
 
 help:
@@ -92,6 +92,21 @@ $(ROOTFS)/usr/bin/python3: | $(STAMPS)/mmdebstrap
 	rm -rf $(ROOTFS) && mv $(ROOTFS).tmp $(ROOTFS)
 rootfs: $(ROOTFS)/usr/bin/python3
 
+# The microVM tier: QEMU, and an image of Debian's kernel, an initramfs holding
+# cordon-vm-agent (built static) and the rootfs above as a read-only disk (scripts/vm-image.sh).
+VM_IMAGE := $(TARGET_DIR)/rootfs/vm
+VM_AGENT := $(TARGET_DIR)/vm-agent/x86_64-unknown-linux-gnu/release/cordon-vm-agent
+$(STAMPS)/microvm: | $(STAMPS)
+	@command -v qemu-system-x86_64 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-system-x86
+	@command -v depmod >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q kmod
+	@command -v cpio >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q cpio
+	@touch $@
+$(VM_IMAGE)/root.ext4: $(ROOTFS)/usr/bin/python3 scripts/vm-image.sh host/cordon-vm-agent/Cargo.toml $(wildcard host/cordon-vm-agent/src/*.rs) | $(STAMPS)/microvm
+	$(CARGO) build -q --release --target x86_64-unknown-linux-gnu --target-dir $(TARGET_DIR)/vm-agent -p cordon-vm-agent \
+	  --config 'target.x86_64-unknown-linux-gnu.rustflags=["-C","target-feature=+crt-static"]'
+	bash scripts/vm-image.sh $(ROOTFS) $(VM_AGENT) $(VM_IMAGE)
+vm-image: $(VM_IMAGE)/root.ext4
+
 # schemathesis checks the HTTP API against its own OpenAPI document (tests/e2e/openapi.rs).
 ST_VENV := .cache/venv-st
 $(STAMPS)/schemathesis: | $(STAMPS)
@@ -158,7 +173,7 @@ build: components
 run: build $(STAMPS)/native
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs
+test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
 	bash tests/run-all.sh
 
 bench: build fixtures
@@ -178,7 +193,7 @@ bench-jobs: build fixtures $(STAMPS)/redis
 	$(CARGO) bench -p cordon-benches --bench jobs
 
 # Native tiers against bare bwrap and a bare process (BENCHMARKS.md).
-bench-native: build fixtures $(STAMPS)/native rootfs
+bench-native: build fixtures $(STAMPS)/native rootfs vm-image
 	$(CARGO) bench -p cordon-benches --bench native
 
 lint:

@@ -4,13 +4,14 @@
 //!
 //! ```text
 //! argv ──resolve (name on the allow-list? the file it names)──▶ NativeCall
-//!      ──tier.run──▶ bwrap | crun | runsc | qemu, born inside a fresh cgroup
+//!      ──tier.run──▶ bwrap | crun | runsc, born inside a fresh cgroup
 //!      ──supervise──▶ output under its cap, the deadline, the whole tree killed, the
 //!                     cgroup asked which limit was hit ──▶ NativeOutput
+//!      ──or──▶ a QEMU microVM of its own, whose agent does the same inside ──▶ NativeOutput
 //! ```
 //!
-//! Tiers so far: **process** (bubblewrap), **container** (crun) and **gvisor** (runsc). The
-//! microVM tier reports itself unavailable until it lands.
+//! Tiers: **process** (bubblewrap), **container** (crun), **gvisor** (runsc) and **microvm**
+//! (QEMU's `microvm` machine, KVM where it can boot the guest, TCG where it cannot).
 
 // Starting a sandboxed child takes a few raw system calls between fork and exec (joining the
 // cgroup, handing bwrap its seccomp filter) and signals to kill a tree; each `unsafe` block
@@ -19,12 +20,14 @@
 
 pub mod cgroup;
 mod container;
+mod microvm;
 mod process;
 mod resolve;
 mod seccomp;
 mod supervise;
 
 pub use container::{ContainerTier, Runtime};
+pub use microvm::{Accel, MicrovmTier};
 pub use process::ProcessTier;
 pub use resolve::{Resolved, SANDBOX_PATH, Unresolved, command_name, resolve};
 
@@ -147,6 +150,8 @@ pub struct NativeOutput {
     pub stopped: Option<Stopped>,
     /// Processes still alive after SIGKILL at the end (must be 0).
     pub survivors: usize,
+    /// How a microVM ran the guest's CPU (`kvm` or `tcg`); `None` in the other tiers.
+    pub accel: Option<&'static str>,
 }
 
 /// A native tier ready to run commands.
@@ -156,10 +161,13 @@ pub enum Sandbox {
     Process(ProcessTier),
     /// crun or runsc.
     Container(ContainerTier),
+    /// QEMU microvm.
+    Microvm(MicrovmTier),
 }
 
 impl Sandbox {
-    /// Probes `backend` on this host (container tiers run in `rootfs`).
+    /// Probes `backend` on this host (container tiers run in `rootfs`; the microVM tier boots
+    /// the image `make vm-image` builds beside it).
     ///
     /// # Errors
     ///
@@ -173,7 +181,8 @@ impl Sandbox {
             Backend::Gvisor => ContainerTier::probe(Runtime::Runsc, rootfs)
                 .await
                 .map(Sandbox::Container),
-            other => Err(format!("the {other} tier is not built into this host yet")),
+            Backend::Microvm => MicrovmTier::probe(rootfs).await.map(Sandbox::Microvm),
+            Backend::Wasm => Err("wasm is not a native tier".into()),
         }
     }
 
@@ -182,6 +191,7 @@ impl Sandbox {
         match self {
             Sandbox::Process(_) => Path::new("/"),
             Sandbox::Container(c) => c.rootfs(),
+            Sandbox::Microvm(m) => m.rootfs(),
         }
     }
 
@@ -190,6 +200,7 @@ impl Sandbox {
         match self {
             Sandbox::Process(p) => format!("bubblewrap, {}", p.cgroups().describe()),
             Sandbox::Container(c) => c.describe(),
+            Sandbox::Microvm(m) => m.describe(),
         }
     }
 
@@ -202,6 +213,7 @@ impl Sandbox {
         match self {
             Sandbox::Process(p) => p.run(call).await,
             Sandbox::Container(c) => c.run(call).await,
+            Sandbox::Microvm(m) => m.run(call).await,
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn supervise(
         peak_memory: hits.peak_memory,
         stopped,
         survivors,
+        accel: None,
     })
 }
 

@@ -1,8 +1,8 @@
-//! Every native tier (process, container, gvisor) against the same hostile programs: each is
-//! stopped, with its code where the host stops it, and leaves nothing running.
+//! Every native tier (process, container, gvisor, microvm) against the same hostile programs:
+//! each is stopped, with its code where the host stops it, and leaves nothing running.
 //!
-//! Needs root (or delegated cgroups), `bwrap`, `crun`, `runsc` and `make rootfs`; a tier
-//! that cannot run here prints `SKIPPED: <reason>`.
+//! Needs root (or delegated cgroups), `bwrap`, `crun`, `runsc`, `qemu-system-x86_64`,
+//! `make rootfs` and `make vm-image`; a tier that cannot run here prints `SKIPPED: <reason>`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -10,13 +10,20 @@ use cordon_core::Backend;
 use cordon_native::{NativeCall, NativeLimits, NativeOutput, Sandbox, Stopped, Workspace, resolve};
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
 fn rootfs() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/rootfs/debian")
 }
 
-async fn tier(backend: Backend) -> Option<Sandbox> {
-    match Sandbox::probe(backend, &rootfs()).await {
+/// Each tier probed once for all the tests (the microVM tier's pool then serves them all).
+async fn tier(backend: Backend) -> Option<&'static Sandbox> {
+    static TIERS: [OnceCell<Result<Sandbox, String>>; 4] = [const { OnceCell::const_new() }; 4];
+    let i = Backend::NATIVE.iter().position(|b| *b == backend).unwrap();
+    let probed = TIERS[i]
+        .get_or_init(|| async move { Sandbox::probe(backend, &rootfs()).await })
+        .await;
+    match probed {
         Ok(t) => Some(t),
         Err(why) => {
             println!("SKIPPED: the {backend} tier cannot run here: {why}");
@@ -87,7 +94,7 @@ async fn a_plain_command_sees_nothing_of_the_host(backend: Backend) {
         return;
     };
     let code = "import os, sys; print(os.getuid(), os.environ['PATH'], os.environ['HOME'], os.path.exists('/work'), os.path.exists('/root/.cargo')); print(' '.join(sorted(os.environ))); print('err', file=sys.stderr)";
-    let out = tier.run(&python_in(&tier, code)).await.unwrap();
+    let out = tier.run(&python_in(tier, code)).await.unwrap();
     assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let (first, names) = stdout.split_once('\n').unwrap();
@@ -111,21 +118,21 @@ async fn writes_to_root_and_reads_of_host_files_fail(backend: Backend) {
     };
     refused_with(
         &tier
-            .run(&python_in(&tier, "open('/pwned', 'w')"))
+            .run(&python_in(tier, "open('/pwned', 'w')"))
             .await
             .unwrap(),
         &["Read-only file system", "Permission denied"],
     );
     refused_with(
         &tier
-            .run(&python_in(&tier, "open('/usr/pwned', 'w')"))
+            .run(&python_in(tier, "open('/usr/pwned', 'w')"))
             .await
             .unwrap(),
         &["Read-only file system", "Permission denied"],
     );
     refused_with(
         &tier
-            .run(&python_in(&tier, "print(open('/root/.cargo/env').read())"))
+            .run(&python_in(tier, "print(open('/root/.cargo/env').read())"))
             .await
             .unwrap(),
         &["No such file", "Permission denied"],
@@ -133,7 +140,7 @@ async fn writes_to_root_and_reads_of_host_files_fail(backend: Backend) {
     refused(
         &tier
             .run(&python_in(
-                &tier,
+                tier,
                 "print(open('/work/main/Cargo.toml').read())",
             ))
             .await
@@ -151,7 +158,7 @@ async fn no_connection_reaches_a_port_open_on_the_host(backend: Backend) {
     let port = listener.local_addr().unwrap().port();
     let code = format!("import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)");
     refused(
-        &tier.run(&python_in(&tier, &code)).await.unwrap(),
+        &tier.run(&python_in(tier, &code)).await.unwrap(),
         "Connection refused",
     );
     assert!(
@@ -161,7 +168,7 @@ async fn no_connection_reaches_a_port_open_on_the_host(backend: Backend) {
     refused(
         &tier
             .run(&python_in(
-                &tier,
+                tier,
                 "import socket; socket.getaddrinfo('example.com', 80)",
             ))
             .await
@@ -177,7 +184,7 @@ async fn privileged_calls_are_refused(backend: Backend) {
     // uid 0 does not exist in the sandbox's user namespace, and no capability is left.
     let code = "import os, sys\ntry:\n    os.setuid(0)\nexcept OSError as e:\n    sys.exit(f'refused: {e}')";
     refused(
-        &tier.run(&python_in(&tier, code)).await.unwrap(),
+        &tier.run(&python_in(tier, code)).await.unwrap(),
         "refused: [Errno",
     );
     // mount, ptrace and init_module through libc: each answered EPERM by the seccomp filter.
@@ -194,7 +201,7 @@ async fn privileged_calls_are_refused(backend: Backend) {
         let code = format!(
             "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nr = {call}\ne = ctypes.get_errno()\nprint(r, os.strerror(e), file=sys.stderr)\nsys.exit(0 if r == 0 else 1)"
         );
-        let out = tier.run(&python_in(&tier, &code)).await.unwrap();
+        let out = tier.run(&python_in(tier, &code)).await.unwrap();
         // EPERM from the seccomp filter (ENOSYS where gVisor does not implement the call).
         refused(&out, "-1 ");
     }
@@ -205,7 +212,7 @@ async fn a_fork_bomb_stops_at_the_pids_limit(backend: Backend) {
         return;
     };
     let mut call = python_in(
-        &tier,
+        tier,
         "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
     );
     call.limits.timeout = Duration::from_secs(3);
@@ -218,7 +225,7 @@ async fn a_memory_bomb_stops_at_the_memory_limit(backend: Backend) {
     let Some(tier) = tier(backend).await else {
         return;
     };
-    let mut call = python_in(&tier, "x = b'a' * (1 << 30)");
+    let mut call = python_in(tier, "x = b'a' * (1 << 30)");
     call.limits.memory_bytes = 64 << 20;
     let out = tier.run(&call).await.unwrap();
     assert_eq!(out.stopped, Some(Stopped::Memory), "{out:?}");
@@ -233,7 +240,7 @@ async fn past_the_deadline_the_whole_tree_dies_daemons_included(backend: Backend
         return;
     };
     let ws = workspace();
-    let mut call = python_in(&tier, "import time; time.sleep(60)");
+    let mut call = python_in(tier, "import time; time.sleep(60)");
     call.limits.timeout = Duration::from_millis(500);
     let out = tier.run(&call).await.unwrap();
     assert_eq!(out.stopped, Some(Stopped::Deadline));
@@ -242,7 +249,7 @@ async fn past_the_deadline_the_whole_tree_dies_daemons_included(backend: Backend
 
     // A daemon that detaches to outlive the call is gone with it.
     let mut call = python_in(
-        &tier,
+        tier,
         "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(2)\n        open('/workspace/escaped', 'w').write('alive')\n    os._exit(0)\nprint('parent done')",
     );
     call.workspace = Some(Workspace {
@@ -264,7 +271,7 @@ async fn output_past_the_cap_ends_the_call(backend: Backend) {
         return;
     };
     let mut call = python_in(
-        &tier,
+        tier,
         "import sys\nwhile True: sys.stdout.write('x' * 65536)",
     );
     call.limits.output_bytes = 100_000;
@@ -280,7 +287,7 @@ async fn the_workspace_is_bound_per_its_grant(backend: Backend) {
     let ws = workspace();
     std::fs::write(ws.path().join("in.txt"), "hello").unwrap();
     let mut call = python_in(
-        &tier,
+        tier,
         "print(open('in.txt').read()); open('out.txt', 'w').write('bye')",
     );
     call.workspace = Some(Workspace {
@@ -319,6 +326,11 @@ macro_rules! in_every_tier {
             use super::*;
             $(#[tokio::test(flavor = "multi_thread")]
             async fn $case() { super::$case(Backend::Gvisor).await })*
+        }
+        mod microvm {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")]
+            async fn $case() { super::$case(Backend::Microvm).await })*
         }
     };
 }
