@@ -3,8 +3,10 @@
 //! and through Cordon's process tier (resolved program, cgroup created and removed, seccomp
 //! filter, supervision); the wasm path (the trivial component, warm) in the same run. The
 //! targets: the process tier within 2× of bare bwrap, the container tier within 1.3× of
-//! bare crun (and runsc beside it). Needs root, bubblewrap, crun, runsc and `make rootfs`;
-//! a tier that cannot run prints `SKIPPED`.
+//! bare crun (and runsc beside it); the microVM tier booting a VM per call (cold: the bare
+//! cost of a QEMU microvm boot is most of it) and taking one from its pool, the target being
+//! a pooled call under 100 ms even with an emulated CPU. Needs root, bubblewrap, crun, runsc,
+//! QEMU, `make rootfs` and `make vm-image`; a tier that cannot run prints `SKIPPED`.
 
 // The bare-runtime baseline needs the same raw calls between fork and exec as the tier.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, unsafe_code)]
@@ -12,13 +14,13 @@
 use cordon_benches::fixture;
 use cordon_core::Backend;
 use cordon_core::{Grants, Limits};
-use cordon_native::{NativeCall, ProcessTier, Sandbox, resolve};
+use cordon_native::{MicrovmTier, NativeCall, ProcessTier, Sandbox, TierSettings, resolve};
 use cordon_wasm::{EngineConfig, Executor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +132,7 @@ fn bare_runtime(runtime: &str, bundle: &Path, id: &str) -> Command {
 
 fn containers(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     for (backend, runtime) in [(Backend::Container, "crun"), (Backend::Gvisor, "runsc")] {
-        let tier = match rt.block_on(Sandbox::probe(backend, &rootfs())) {
+        let tier = match rt.block_on(Sandbox::probe(backend, &TierSettings::beside(rootfs()))) {
             Ok(t) => t,
             Err(why) => {
                 println!("SKIPPED: the {backend} tier cannot run here: {why}");
@@ -163,6 +165,60 @@ fn containers(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 NativeCall::new(program, argv[1..].iter().map(|s| (*s).to_owned()).collect());
             g.bench_function(format!("{backend}-tier"), |b| {
                 b.iter(|| assert_eq!(rt.block_on(tier.run(&call)).unwrap().code, Some(0)));
+            });
+            g.finish();
+        }
+    }
+}
+
+/// A microVM per call: booted for it (pool of 0), and taken from a full pool (the time to
+/// refill it is not the call's, so each measured call waits for a full pool first).
+fn microvms(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let cases: [(&str, &[&str]); 2] = [
+        ("true", &["/usr/bin/true"]),
+        ("python", &["/usr/bin/python3", "-c", "print(1)"]),
+    ];
+    for (pool, label) in [(0, "cold"), (2, "pool")] {
+        let settings = TierSettings {
+            microvm_pool: pool,
+            ..TierSettings::beside(rootfs())
+        };
+        let tier = match rt.block_on(MicrovmTier::probe(&settings)) {
+            Ok(t) => t,
+            Err(why) => {
+                println!("SKIPPED: the microvm tier cannot run here: {why}");
+                return;
+            }
+        };
+        println!("microvm: {}", tier.describe());
+        for (name, argv) in cases {
+            let mut g = c.benchmark_group(format!("microvm/{name}"));
+            g.sample_size(10)
+                .warm_up_time(Duration::from_millis(1))
+                .measurement_time(Duration::from_secs(if pool == 0 { 60 } else { 10 }));
+            let call = NativeCall::new(
+                argv[0].into(),
+                argv[1..].iter().map(|s| (*s).to_owned()).collect(),
+            );
+            g.bench_function(format!("microvm-{label}-{}", tier.accel().name()), |b| {
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        while tier.ready() < pool {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        let started = Instant::now();
+                        let out = rt.block_on(tier.run(&call)).unwrap();
+                        spent += started.elapsed();
+                        assert_eq!(
+                            out.code,
+                            Some(0),
+                            "{}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                    spent
+                });
             });
             g.finish();
         }
@@ -208,6 +264,7 @@ fn native(c: &mut Criterion) {
         g.finish();
     }
     containers(c, &rt);
+    microvms(c, &rt);
     // The wasm path, warm, for scale.
     let executor = Executor::new(&EngineConfig::default(), None).unwrap();
     let component = executor.load_file(&fixture("trivial")).unwrap();

@@ -33,6 +33,7 @@ impl Receipt {
             request_id,
             trace_id,
             backend: backend.to_owned(),
+            accel: String::new(),
             fuel_used: 0,
             peak_memory_bytes: 0,
             wall_time_us: 0,
@@ -57,8 +58,12 @@ pub struct Receipt {
     /// The trace the request ran under (W3C trace id, 32 hex digits), when known.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace_id: String,
-    /// Which backend ran the call (`wasm` here; native tiers arrive later).
+    /// Which backend ran the call: `wasm`, `process`, `container`, `gvisor` or `microvm`.
     pub backend: String,
+    /// How a microVM ran the guest's CPU: `kvm`, or `tcg` where QEMU emulated it (seconds to
+    /// boot instead of a fraction of one). Absent for the other backends.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub accel: String,
     /// Fuel consumed.
     pub fuel_used: u64,
     /// The most linear memory the instance held at once, in bytes.

@@ -17,6 +17,7 @@ mod redact;
 mod runtime;
 mod workspaces;
 
+pub use cordon_native::TierSettings;
 pub use live::{LiveCatalog, load_catalog};
 pub use native::{CommandCall, CommandOutput, EXEC_TOOL, NativeTiers};
 pub use redact::redact;
@@ -93,12 +94,12 @@ pub struct Call<'a> {
 }
 
 /// Host-wide settings for calls.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HostOptions {
     /// Record raw arguments (secret fields redacted) in the audit log, not only a digest.
     pub audit_arguments: bool,
-    /// The container tiers' root filesystem (`make rootfs`).
-    pub rootfs: std::path::PathBuf,
+    /// The native tiers' images and microVM pool.
+    pub tiers: cordon_native::TierSettings,
 }
 
 /// The call path shared by every surface.
@@ -126,7 +127,7 @@ impl Host {
             audit,
             metrics: Arc::new(Metrics::new()),
             manifests: PreparedManifests::default(),
-            native: NativeTiers::new(options.rootfs.clone()),
+            native: NativeTiers::new(options.tiers.clone()),
             options,
         }
     }

@@ -16,10 +16,9 @@ use cordon_core::{
     Backend, CallError, ErrorCode, EscapeKind, Grants, Limits, Principal, Receipt, RequestId,
     Violation,
 };
-use cordon_native::{NativeCall, NativeLimits, Sandbox, Unresolved};
+use cordon_native::{NativeCall, NativeLimits, Sandbox, TierSettings, Unresolved};
 use cordon_policy::{DecisionInput, RequestInput, ToolInput};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::Instant;
 use tokio::sync::OnceCell;
 
@@ -61,15 +60,15 @@ pub struct CommandOutput {
 
 /// The native tiers this host can run, each probed once, when first needed.
 pub struct NativeTiers {
-    rootfs: PathBuf,
+    settings: TierSettings,
     tiers: [OnceCell<Result<Sandbox, String>>; 4],
 }
 
 impl NativeTiers {
-    /// Tiers whose containers run in `rootfs` (`make rootfs`).
-    pub fn new(rootfs: PathBuf) -> NativeTiers {
+    /// Tiers with `settings`' images and pool.
+    pub fn new(settings: TierSettings) -> NativeTiers {
         NativeTiers {
-            rootfs,
+            settings,
             tiers: Default::default(),
         }
     }
@@ -87,7 +86,7 @@ impl NativeTiers {
             return Err(format!("{backend} is not a native tier"));
         };
         let tier = self.tiers[i]
-            .get_or_init(|| Sandbox::probe(backend, &self.rootfs))
+            .get_or_init(|| Sandbox::probe(backend, &self.settings))
             .await;
         tier.as_ref().map_err(Clone::clone)
     }
@@ -234,6 +233,7 @@ impl Host {
             request_id: request_id.clone(),
             trace_id: trace_id.clone(),
             backend: backend.to_string(),
+            accel: out.accel.unwrap_or_default().to_owned(),
             fuel_used: 0,
             peak_memory_bytes: out.peak_memory.unwrap_or(0),
             wall_time_us: u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),

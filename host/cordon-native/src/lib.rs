@@ -36,6 +36,28 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where the native tiers find their images, and how many microVMs they keep booted.
+#[derive(Debug, Clone)]
+pub struct TierSettings {
+    /// The container tiers' root filesystem (`make rootfs`); commands are resolved in it.
+    pub rootfs: PathBuf,
+    /// The microVM image (`make vm-image`): `vmlinux`, `initrd.cpio`, `root.ext4`.
+    pub vm_image: PathBuf,
+    /// Booted, never-used microVMs kept ready for calls (0: each call boots its own).
+    pub microvm_pool: usize,
+}
+
+impl TierSettings {
+    /// `make`'s layout: the VM image in `vm` beside `rootfs`, and a pool of two VMs.
+    pub fn beside(rootfs: PathBuf) -> TierSettings {
+        TierSettings {
+            vm_image: rootfs.with_file_name("vm"),
+            rootfs,
+            microvm_pool: 2,
+        }
+    }
+}
+
 /// Where a command's workspace appears inside every tier.
 pub const WORKSPACE: &str = "/workspace";
 
@@ -166,13 +188,13 @@ pub enum Sandbox {
 }
 
 impl Sandbox {
-    /// Probes `backend` on this host (container tiers run in `rootfs`; the microVM tier boots
-    /// the image `make vm-image` builds beside it).
+    /// Probes `backend` on this host with `settings`' images.
     ///
     /// # Errors
     ///
     /// Why the tier cannot run here.
-    pub async fn probe(backend: Backend, rootfs: &Path) -> Result<Sandbox, String> {
+    pub async fn probe(backend: Backend, settings: &TierSettings) -> Result<Sandbox, String> {
+        let rootfs = &settings.rootfs;
         match backend {
             Backend::Process => ProcessTier::probe().await.map(Sandbox::Process),
             Backend::Container => ContainerTier::probe(Runtime::Crun, rootfs)
@@ -181,7 +203,7 @@ impl Sandbox {
             Backend::Gvisor => ContainerTier::probe(Runtime::Runsc, rootfs)
                 .await
                 .map(Sandbox::Container),
-            Backend::Microvm => MicrovmTier::probe(rootfs).await.map(Sandbox::Microvm),
+            Backend::Microvm => MicrovmTier::probe(settings).await.map(Sandbox::Microvm),
             Backend::Wasm => Err("wasm is not a native tier".into()),
         }
     }

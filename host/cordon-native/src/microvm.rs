@@ -21,7 +21,7 @@
 //! before the request, read-only when the grant is. So pooled VMs serve calls with workspaces
 //! too, and nothing is mounted in the host's own namespace.
 
-use crate::{NativeCall, NativeOutput, Stopped, WORKSPACE, seccomp};
+use crate::{NativeCall, NativeOutput, Stopped, TierSettings, WORKSPACE, seccomp};
 use cordon_vm_agent::{
     Exit, Hello, PORT_NAME, Request, SHARE_TAG, SHARE_WORKSPACE, Tag, header, parse_header,
 };
@@ -43,8 +43,6 @@ const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 const VM_OVERHEAD_MIB: u64 = 192;
 /// How long past the deadline the host waits for the agent's own answer before killing the VM.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
-/// VMs kept booted and ready, unless `CORDON_MICROVM_POOL` says otherwise.
-const DEFAULT_POOL: usize = 2;
 
 /// How QEMU runs the guest's CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,17 +107,18 @@ struct Inner {
 }
 
 impl MicrovmTier {
-    /// Checks what the tier needs (QEMU, the image `make vm-image` builds beside `rootfs`, a
-    /// seccomp filter), decides between KVM and TCG by booting a guest, runs `/usr/bin/true`
-    /// in a VM, and starts filling the pool.
+    /// Checks what the tier needs (QEMU, the image `make vm-image` builds, a seccomp filter),
+    /// decides between KVM and TCG by booting a guest with KVM, then boots one VM the way
+    /// calls will get them: it is the pool's first (even with a pool of 0, so that a
+    /// one-shot command does not boot twice).
     ///
     /// # Errors
     ///
     /// Why the tier cannot run here.
-    pub async fn probe(rootfs: &Path) -> Result<MicrovmTier, String> {
+    pub async fn probe(settings: &TierSettings) -> Result<MicrovmTier, String> {
         let qemu = crate::process::which("qemu-system-x86_64")
             .ok_or("qemu-system-x86_64 is not installed")?;
-        let image = rootfs.with_file_name("vm");
+        let image = settings.vm_image.clone();
         for file in ["vmlinux", "initrd.cpio", "root.ext4"] {
             if !image.join(file).is_file() {
                 return Err(format!(
@@ -129,20 +128,16 @@ impl MicrovmTier {
             }
         }
         let seccomp = seccomp::bpf_bytes()?;
-        let pool_size = std::env::var("CORDON_MICROVM_POOL")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_POOL);
         let pool_shape = Shape::for_call(&NativeCall::new(PathBuf::new(), Vec::new()));
         let mut inner = Inner {
             qemu,
             image,
-            rootfs: rootfs.to_path_buf(),
+            rootfs: settings.rootfs.clone(),
             accel: Accel::Tcg,
             no_kvm: None,
             seccomp,
             pool_shape,
-            pool_size,
+            pool_size: settings.microvm_pool,
             pool: Mutex::new(VecDeque::new()),
             booting: AtomicUsize::new(0),
         };
@@ -151,21 +146,17 @@ impl MicrovmTier {
                 Ok(()) => inner.accel = Accel::Kvm,
                 Err(why) => inner.no_kvm = Some(why),
             }
-            inner
+            let first = inner.boot(inner.pool_shape, inner.accel, BOOT_TIMEOUT)?;
+            if let Ok(mut pool) = inner.pool.lock() {
+                pool.push_back(first);
+            }
+            Ok::<_, String>(inner)
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())??;
         let tier = MicrovmTier {
             inner: Arc::new(inner),
         };
-        let trial = NativeCall::new(PathBuf::from("/usr/bin/true"), Vec::new());
-        let out = tier.run(&trial).await?;
-        if out.code != Some(0) {
-            return Err(format!(
-                "a microVM cannot run a command here: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
         tier.inner.refill();
         Ok(tier)
     }
@@ -373,7 +364,14 @@ impl Inner {
             Ok((Tag::Hello, payload)) => serde_json::from_slice(&payload)
                 .map_err(|e| vm.failure(&format!("a malformed hello: {e}")))?,
             Ok((tag, _)) => return Err(vm.failure(&format!("expected hello, got {tag:?}"))),
-            Err(e) => return Err(vm.failure(&format!("no hello within {timeout:?}: {e}"))),
+            Err(e) => {
+                let why = if vm.running() {
+                    format!("no hello within {timeout:?}: {e}")
+                } else {
+                    "QEMU exited before the guest was up".to_owned()
+                };
+                return Err(vm.failure(&why));
+            }
         };
         if !hello.share {
             return Err(vm.failure("the guest did not mount its share"));

@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use cordon_core::Backend;
-use cordon_native::{NativeCall, NativeLimits, NativeOutput, Sandbox, Stopped, Workspace, resolve};
+use cordon_native::{
+    NativeCall, NativeLimits, NativeOutput, Sandbox, Stopped, TierSettings, Workspace, resolve,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -21,7 +23,9 @@ async fn tier(backend: Backend) -> Option<&'static Sandbox> {
     static TIERS: [OnceCell<Result<Sandbox, String>>; 4] = [const { OnceCell::const_new() }; 4];
     let i = Backend::NATIVE.iter().position(|b| *b == backend).unwrap();
     let probed = TIERS[i]
-        .get_or_init(|| async move { Sandbox::probe(backend, &rootfs()).await })
+        .get_or_init(
+            || async move { Sandbox::probe(backend, &TierSettings::beside(rootfs())).await },
+        )
         .await;
     match probed {
         Ok(t) => Some(t),

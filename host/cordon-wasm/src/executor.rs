@@ -240,6 +240,7 @@ impl Executor {
             request_id,
             trace_id: String::new(),
             backend: "wasm".into(),
+            accel: String::new(),
             fuel_used: limits.fuel.saturating_sub(fuel_left),
             peak_memory_bytes: state.limiter.peak,
             wall_time_us: wall.as_micros().try_into().unwrap_or(u64::MAX),

@@ -21,6 +21,10 @@ pub struct FileConfig {
     pub identity_db: Option<PathBuf>,
     /// The container tiers' root filesystem; by default `make rootfs`'s.
     pub rootfs: Option<PathBuf>,
+    /// The microVM image; by default `make vm-image`'s, beside the rootfs.
+    pub vm_image: Option<PathBuf>,
+    /// Booted microVMs kept ready for calls (2 by default; 0 boots one per call).
+    pub microvm_pool: Option<usize>,
     #[serde(default)]
     pub local: LocalPrincipal,
     #[serde(default)]

@@ -14,7 +14,7 @@ pub struct DoctorArgs {
 }
 
 pub async fn doctor(settings: &Settings, args: DoctorArgs) -> Result<ExitCode> {
-    let host = settings.host()?;
+    let host = settings.one_shot_host()?;
     let mut tiers = serde_json::Map::new();
     for backend in [Backend::Wasm].into_iter().chain(Backend::NATIVE) {
         let (available, detail) = match host.native().availability(backend).await {

@@ -175,7 +175,7 @@ async fn native(
         Some(input)
     };
     let principal = who.principal(settings)?;
-    let host = settings.host()?;
+    let host = settings.one_shot_host()?;
     let outcome = host
         .run_command(CommandCall {
             principal: &principal,

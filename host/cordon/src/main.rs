@@ -26,7 +26,7 @@ mod telemetry;
 mod token;
 mod tools;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -167,6 +167,30 @@ impl Settings {
             })
     }
 
+    /// The native tiers' images and microVM pool: the rootfs above, the VM image
+    /// (`CORDON_VM_IMAGE`, `vm_image`, else `make vm-image`'s `vm` beside the rootfs), and the
+    /// pool (`CORDON_MICROVM_POOL`, `microvm_pool`, else 2).
+    pub fn tiers(&self) -> Result<cordon_host::TierSettings> {
+        let mut tiers = cordon_host::TierSettings::beside(self.rootfs());
+        if let Some(image) = std::env::var_os("CORDON_VM_IMAGE")
+            .map(PathBuf::from)
+            .or_else(|| self.file.vm_image.clone())
+        {
+            tiers.vm_image = image;
+        }
+        let pool = match std::env::var("CORDON_MICROVM_POOL") {
+            Ok(v) => Some(
+                v.parse()
+                    .with_context(|| format!("CORDON_MICROVM_POOL={v:?}: not a number"))?,
+            ),
+            Err(_) => self.file.microvm_pool,
+        };
+        if let Some(pool) = pool {
+            tiers.microvm_pool = pool;
+        }
+        Ok(tiers)
+    }
+
     /// The token store's database (`CORDON_IDENTITY_DB`, `identity_db`, DATA_DIR/identity.db).
     pub fn identity_path(&self) -> PathBuf {
         std::env::var_os("CORDON_IDENTITY_DB")
@@ -177,6 +201,18 @@ impl Settings {
 
     /// The whole call path: executor, policy (watched for changes), audit log.
     pub fn host(&self) -> Result<cordon_host::Host> {
+        self.host_with(self.tiers()?)
+    }
+
+    /// The host of a command that makes one call and exits: it keeps no microVM booted for
+    /// calls that will never come.
+    pub fn one_shot_host(&self) -> Result<cordon_host::Host> {
+        let mut tiers = self.tiers()?;
+        tiers.microvm_pool = 0;
+        self.host_with(tiers)
+    }
+
+    fn host_with(&self, tiers: cordon_host::TierSettings) -> Result<cordon_host::Host> {
         let policy = self.policy()?;
         policy.watch(std::time::Duration::from_millis(250));
         let audit = cordon_audit::AuditLog::open(
@@ -192,7 +228,7 @@ impl Settings {
             audit,
             cordon_host::HostOptions {
                 audit_arguments: self.file.audit.record_arguments,
-                rootfs: self.rootfs(),
+                tiers,
             },
         ))
     }

@@ -268,7 +268,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
     let json: serde_json::Value = serde_json::from_str(&args.json)
         .map_err(|e| bad(format!("--json is not valid JSON: {e}")))?;
     let offered = grants(&args)?;
-    let host = settings.host()?;
+    let host = settings.one_shot_host()?;
     let resolved = resolve(
         settings,
         host.executor(),
