@@ -201,3 +201,122 @@ fn hostile_commands_stop_with_their_limits_code_in_every_tier() {
         "{error}"
     );
 }
+
+/// A catalog tool that is a command (`[native]`): listed with the schema of its one function,
+/// `run(args?, stdin?)`, and called over HTTP and MCP like any tool, in the tier its manifest
+/// asks for, with its workspace grant; the receipt names the tier (and for a microVM, whether
+/// KVM or QEMU's emulator ran it); arguments that are not strings never reach the command.
+#[test]
+fn command_tools_are_called_over_http_and_mcp_in_their_tier() {
+    let env = Env::new();
+    if process_tier(&env).is_none() {
+        return;
+    }
+    let tools = tempfile::tempdir().unwrap();
+    // Words on stdin, then each argument: a workspace file's word count.
+    let program = "import sys\nprint(len(sys.stdin.read().split()), *(len(open(n).read().split()) for n in sys.argv[1:]))";
+    for (name, tier) in [("count-words", "process"), ("count-words-vm", "microvm")] {
+        add_tool(
+            tools.path(),
+            name,
+            None,
+            &format!(
+                "[native]\ncommand = \"python3\"\nargs = [\"-c\", {program:?}]\ntier = \"{tier}\"\n[capabilities]\nworkspace = \"ro\"\n"
+            ),
+        );
+    }
+    // One-shot pool: this test makes one microVM call; a pool would boot VMs nobody uses.
+    let config = env.data.path().join("pool.toml");
+    std::fs::write(&config, "microvm_pool = 0\n").unwrap();
+    let server = serve_with(&env, tools.path(), &["--config", config.to_str().unwrap()]);
+
+    let (status, detail) = server.call("GET", "/v1/tools/count-words", None);
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["functions"][0]["name"], "run");
+    assert_eq!(
+        detail["functions"][0]["input_schema"]["properties"]["args"]["items"]["type"],
+        "string"
+    );
+
+    let call = json!({"arguments": {"stdin": "a b c"}});
+    let (status, body) = server.call("POST", "/v1/tools/count-words/call", Some(&call));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"]["stdout"], "3\n", "{body}");
+    assert_eq!(body["value"]["code"], 0);
+    assert_eq!(body["receipt"]["backend"], "process");
+    assert!(body["receipt"].get("accel").is_none(), "{body}");
+
+    for bad in [
+        json!({"args": [1]}),
+        json!({"args": "x"}),
+        json!({"argv": ["rm"]}),
+    ] {
+        let (status, body) = server.call(
+            "POST",
+            "/v1/tools/count-words/call",
+            Some(&json!({ "arguments": bad })),
+        );
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    }
+
+    if tier_available(&env, "microvm").is_some() {
+        let (status, body) = server.call("POST", "/v1/tools/count-words-vm/call", Some(&call));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["value"]["stdout"], "3\n", "{body}");
+        assert_eq!(body["receipt"]["backend"], "microvm");
+        let accel = body["receipt"]["accel"].as_str().unwrap();
+        assert!(["kvm", "tcg"].contains(&accel), "{body}");
+    }
+
+    // MCP over Streamable HTTP with the official Python SDK.
+    let url = format!("http://{}/mcp", server.addr);
+    let report = super::mcp::python_client_with(
+        &env,
+        tools.path(),
+        &json!([["count-words", {"stdin": "one two"}]]),
+        &["http", &url, &server.token],
+    );
+    let listed = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "count-words")
+        .unwrap_or_else(|| panic!("count-words not listed: {report}"));
+    assert_eq!(
+        listed["input_schema"]["properties"]["stdin"]["type"],
+        "string"
+    );
+    let result = &report["calls"][0];
+    assert_eq!(result["is_error"], false, "{result}");
+    assert_eq!(result["structured"]["result"]["stdout"], "2\n", "{result}");
+    assert_eq!(result["meta"]["cordon/receipt"]["backend"], "process");
+
+    // The CLI, with a workspace granted read-only: the command reads a file in it.
+    let out = env
+        .cordon()
+        .env("CORDON_TOOLS_DIR", tools.path())
+        .args(["run", "count-words", "--dir", &env.dir("rw")])
+        .args(["--json", r#"{"args": ["notes.txt"]}"#])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_json(&out)["stdout"],
+        "0 4\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Every call is on the record under the tool's own name.
+    let records = audit_records(&env, &["--tool", "count-words"]);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["function"] == "run" && r["backend"] == "process" && r["outcome"] == "ok"),
+        "{records:?}"
+    );
+    assert!(
+        records.iter().any(|r| r["outcome"] == "bad_request"),
+        "{records:?}"
+    );
+}

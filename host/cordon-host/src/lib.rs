@@ -60,10 +60,11 @@ impl Target<'_> {
         }
     }
 
-    fn component(&self) -> &LoadedComponent {
+    /// The component that runs, or `None` for a native command tool.
+    fn component(&self) -> Option<&LoadedComponent> {
         match self {
-            Target::Tool(t) => &t.component,
-            Target::Component(c) => c,
+            Target::Tool(t) => t.component().map(|c| &**c),
+            Target::Component(c) => Some(c),
         }
     }
 }
@@ -213,7 +214,13 @@ impl Host {
             e
         };
 
-        let component = call.target.component();
+        let Some(component) = call.target.component() else {
+            // A native command tool: the command path decides, runs and records it.
+            let Target::Tool(tool) = call.target else {
+                unreachable!("only a catalog tool can be a command")
+            };
+            return self.call_command(tool, call).await;
+        };
         let function = match component.function(call.function) {
             Ok(f) => f,
             Err(m) => {

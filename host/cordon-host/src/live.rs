@@ -54,13 +54,7 @@ impl LiveCatalog {
 fn same_tools(a: &Catalog, b: &Catalog) -> bool {
     let key = |c: &Catalog| -> Vec<(String, String, serde_json::Value)> {
         c.tools()
-            .map(|t| {
-                (
-                    t.manifest.name.clone(),
-                    t.component.digest.clone(),
-                    t.manifest_json.clone(),
-                )
-            })
+            .map(|t| (t.manifest.name.clone(), t.digest(), t.manifest_json.clone()))
             .collect()
     };
     key(a) == key(b)

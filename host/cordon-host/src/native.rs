@@ -10,14 +10,16 @@
 //!      ─▶ audit record        (every outcome, refusals included)
 //! ```
 
-use crate::Host;
+use crate::{Call, Host};
 use cordon_audit::{AuditRecord, digest_json, now_ms};
 use cordon_core::{
-    Backend, CallError, ErrorCode, EscapeKind, Grants, Limits, Principal, Receipt, RequestId,
-    Violation,
+    Backend, CallError, CallOutput, DirMode, ErrorCode, EscapeKind, Grants, Limits, Principal,
+    Receipt, RequestId, Violation,
 };
-use cordon_native::{NativeCall, NativeLimits, Sandbox, TierSettings, Unresolved};
+use cordon_native::{NativeCall, NativeLimits, Sandbox, TierSettings, Unresolved, Workspace};
 use cordon_policy::{DecisionInput, RequestInput, ToolInput};
+use cordon_wasm::catalog::Tool;
+use serde_json::Value;
 use serde_json::json;
 use std::time::Instant;
 use tokio::sync::OnceCell;
@@ -29,6 +31,12 @@ pub const EXEC_TOOL: &str = "exec";
 pub struct CommandCall<'a> {
     /// Who runs it.
     pub principal: &'a Principal,
+    /// The catalog tool whose command this is; `None` for a direct command (`cordon exec`),
+    /// decided and audited as the [`EXEC_TOOL`] tool.
+    pub tool: Option<&'a Tool>,
+    /// What the surface offers (a workspace directory, environment variables): the tool's
+    /// manifest narrows it, then policy. A direct command is offered nothing.
+    pub offered: Grants,
     /// argv\[0\] as given, then its arguments. Never run through a shell.
     pub argv: &'a [String],
     /// Its stdin; closed when `None`.
@@ -104,14 +112,18 @@ impl Host {
         let request_id = call.request_id.clone().unwrap_or_default();
         let trace_id = call.trace_id.clone().unwrap_or_else(crate::new_trace_id);
         let arguments = json!({ "argv": call.argv });
+        let tool_name = call.tool.map_or(EXEC_TOOL, |t| t.manifest.name.as_str());
         let mut audit = AuditRecord {
             time_ms: now_ms(),
             request_id: request_id.to_string(),
             trace_id: trace_id.clone(),
             tenant: call.principal.tenant.clone(),
             subject: call.principal.subject.clone(),
-            tool: EXEC_TOOL.into(),
-            function: call.argv.first().cloned().unwrap_or_default(),
+            tool: tool_name.to_owned(),
+            function: match call.tool {
+                Some(_) => "run".to_owned(),
+                None => call.argv.first().cloned().unwrap_or_default(),
+            },
             args_digest: digest_json(&arguments),
             arguments: self.options.audit_arguments.then(|| arguments.clone()),
             allowed: false,
@@ -151,17 +163,22 @@ impl Host {
             Ok(name) => name,
             Err(why) => return Err(fail(audit, not_allowed(why), "process")),
         };
-        let mut request = RequestInput::new(&Grants::default(), &call.limits);
+        let requested = match call.tool {
+            Some(t) => t.manifest.grants_for(call.offered),
+            None => Grants::default(),
+        };
+        let mut request = RequestInput::new(&requested, &call.limits);
         if let Some(b) = call.backend {
             request = request.with_backend(b.as_str());
         }
+        let manifest = call.tool.map(|t| self.manifests.get(t));
         let verdict = self.policy.decide(&DecisionInput {
             principal: call.principal,
             tool: ToolInput {
-                name: EXEC_TOOL,
+                name: tool_name,
                 function: "run",
-                registered: false,
-                manifest: None,
+                registered: call.tool.is_some(),
+                manifest: manifest.as_ref(),
                 command: Some(name),
             },
             arguments: &arguments,
@@ -203,12 +220,19 @@ impl Host {
             Err(why) => return Err(fail(audit, not_allowed(why), backend.as_str())),
         };
         let limits = crate::lower(call.limits, &decision);
+        // What the tool asked for, cut down to what policy granted: the workspace (its first
+        // directory, at the mode granted) and the environment variables named.
+        let grants = crate::narrow(requested, &decision);
+        let workspace = grants.dirs().first().map(|d| Workspace {
+            host: d.host.clone(),
+            writable: d.mode == DirMode::ReadWrite,
+        });
         let native = NativeCall {
             program: resolved.program,
             args: call.argv[1..].to_vec(),
-            env: Vec::new(),
+            env: grants.env().to_vec(),
             stdin: call.stdin,
-            workspace: None,
+            workspace,
             limits: NativeLimits {
                 timeout: limits.timeout,
                 memory_bytes: limits.memory_bytes,
@@ -284,4 +308,98 @@ impl Host {
             receipt,
         })
     }
+}
+
+impl Host {
+    /// A catalog command tool's `run(args?, stdin?)`: the manifest's command and fixed
+    /// arguments, then the call's, through [`Host::run_command`]; the value is
+    /// `{code, signal, stdout, stderr}`.
+    pub(crate) async fn call_command(
+        &self,
+        tool: &Tool,
+        call: Call<'_>,
+    ) -> Result<CallOutput, CallError> {
+        let request_id = call.request_id.clone().unwrap_or_default();
+        let trace_id = call.trace_id.clone().unwrap_or_else(crate::new_trace_id);
+        let parsed = tool
+            .function(call.function)
+            .map_err(|m| (ErrorCode::NotFound, m))
+            .and_then(|_| {
+                command_arguments(call.arguments).map_err(|m| (ErrorCode::BadRequest, m))
+            });
+        let (args, stdin) = match parsed {
+            Ok(parsed) => parsed,
+            Err((code, message)) => {
+                let audit = self.record_for(&call, now_ms(), &request_id, &trace_id);
+                let mut e = CallError::new(code, message);
+                e.receipt = Some(Receipt::nothing_ran(request_id, trace_id, "process"));
+                return Err(self.finish_err(audit, e, Instant::now()));
+            }
+        };
+        let Some(native) = &tool.manifest.native else {
+            return Err(CallError::new(
+                ErrorCode::Internal,
+                format!("{} is not a command tool", tool.manifest.name),
+            ));
+        };
+        let argv: Vec<String> = std::iter::once(native.command.clone())
+            .chain(native.args.iter().cloned())
+            .chain(args)
+            .collect();
+        let out = self
+            .run_command(CommandCall {
+                principal: call.principal,
+                tool: Some(tool),
+                offered: call.offered,
+                argv: &argv,
+                stdin,
+                backend: native.tier.as_deref().and_then(Backend::parse),
+                limits: call.limits,
+                trace_id: Some(trace_id),
+                request_id: Some(request_id),
+            })
+            .await?;
+        Ok(CallOutput {
+            value: json!({
+                "code": out.code,
+                "signal": out.signal,
+                "stdout": String::from_utf8_lossy(&out.stdout),
+                "stderr": String::from_utf8_lossy(&out.stderr),
+            }),
+            stdout: String::new(),
+            stderr: String::new(),
+            logs: Vec::new(),
+            receipt: out.receipt,
+        })
+    }
+}
+
+/// A command tool's arguments: `{"args": [string...]?, "stdin": string?}` and nothing else.
+fn command_arguments(arguments: &Value) -> Result<(Vec<String>, Option<Vec<u8>>), String> {
+    let Some(object) = arguments.as_object() else {
+        return Err("a command tool takes an object: {\"args\": [...], \"stdin\": \"...\"}".into());
+    };
+    if let Some(key) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "args" | "stdin"))
+    {
+        return Err(format!(
+            "unknown argument {key:?}: a command tool takes args and stdin"
+        ));
+    }
+    let args = match object.get("args") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("args: every argument must be a string")?,
+        Some(_) => return Err("args: an array of strings".into()),
+    };
+    let stdin = match object.get("stdin") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone().into_bytes()),
+        Some(_) => return Err("stdin: a string".into()),
+    };
+    Ok((args, stdin))
 }

@@ -24,7 +24,6 @@ pub(crate) fn functions(catalog: &Catalog) -> Vec<Listed<'_>> {
     let mut out = Vec::new();
     for tool in catalog.tools() {
         let callable: Vec<&FunctionInfo> = tool
-            .component
             .functions()
             .iter()
             .filter(|f| f.unsupported.is_none())

@@ -1,12 +1,12 @@
 //! The tool catalog: every `*/tool.toml` under a directory.
 
 use crate::manifest::Manifest;
-use crate::{Executor, LoadedComponent, WasmError};
+use crate::{Executor, FunctionInfo, LoadedComponent, WasmError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A tool: a manifest and its loaded component.
+/// A tool: a manifest and what runs when it is called.
 pub struct Tool {
     /// The manifest.
     pub manifest: Manifest,
@@ -14,8 +14,65 @@ pub struct Tool {
     pub manifest_json: serde_json::Value,
     /// Where the manifest was found.
     pub manifest_path: PathBuf,
-    /// The component, compiled and linked.
-    pub component: Arc<LoadedComponent>,
+    /// What runs.
+    pub body: ToolBody,
+}
+
+/// What runs when a tool is called.
+pub enum ToolBody {
+    /// A WebAssembly component, compiled and linked.
+    Component(Arc<LoadedComponent>),
+    /// The native command of the manifest's `[native]`, called through its one function
+    /// ([`FunctionInfo::command_run`]) in a native tier.
+    Command(Box<FunctionInfo>),
+}
+
+impl Tool {
+    /// The tool's callable functions.
+    pub fn functions(&self) -> &[FunctionInfo] {
+        match &self.body {
+            ToolBody::Component(c) => c.functions(),
+            ToolBody::Command(run) => std::slice::from_ref(&**run),
+        }
+    }
+
+    /// A function by name (see [`LoadedComponent::function`]); without a name, the only one.
+    ///
+    /// # Errors
+    ///
+    /// A message listing the available functions.
+    pub fn function(&self, name: Option<&str>) -> Result<&FunctionInfo, String> {
+        match &self.body {
+            ToolBody::Component(c) => c.function(name),
+            ToolBody::Command(run) => match name {
+                None | Some("run") => Ok(run),
+                Some(other) => Err(format!(
+                    "{} has no function {other:?}; a command tool has one: run",
+                    self.manifest.name
+                )),
+            },
+        }
+    }
+
+    /// The component, for a component tool.
+    pub fn component(&self) -> Option<&Arc<LoadedComponent>> {
+        match &self.body {
+            ToolBody::Component(c) => Some(c),
+            ToolBody::Command(_) => None,
+        }
+    }
+
+    /// What identifies this version of the tool: the component's SHA-256, or for a command
+    /// tool the SHA-256 of its manifest (the command and everything it is granted).
+    pub fn digest(&self) -> String {
+        match &self.body {
+            ToolBody::Component(c) => c.digest.clone(),
+            ToolBody::Command(_) => {
+                use sha2::Digest;
+                hex::encode(sha2::Sha256::digest(self.manifest_json.to_string()))
+            }
+        }
+    }
 }
 
 /// Tools found under a directory, by name.
@@ -51,9 +108,8 @@ pub type Admit<'a> = &'a dyn Fn(&Manifest, Option<&LoadedComponent>) -> Result<(
 ///
 /// # Errors
 ///
-/// When the manifest is invalid, its component does not load, admission refuses it
-/// ([`WasmError::Refused`]), or it is a native tool, which this host cannot run yet
-/// ([`WasmError::BackendUnavailable`]).
+/// When the manifest is invalid, its component does not load, or admission refuses it
+/// ([`WasmError::Refused`]).
 pub fn load_tool(
     executor: &Executor,
     manifest_path: &Path,
@@ -65,10 +121,15 @@ pub fn load_tool(
         reasons,
     };
     let Some(component_path) = &manifest.component else {
+        // A command tool: admission weighs its command; a native tier runs it per call.
         admit(&manifest, None).map_err(refused)?;
-        return Err(WasmError::BackendUnavailable {
-            tool: manifest.name.clone(),
-            backend: "container".into(),
+        let run = FunctionInfo::command_run(&manifest.description);
+        let manifest_json = serde_json::to_value(&manifest).unwrap_or_default();
+        return Ok(Tool {
+            manifest,
+            manifest_json,
+            manifest_path: manifest_path.to_owned(),
+            body: ToolBody::Command(Box::new(run)),
         });
     };
     let base = manifest_path.parent().unwrap_or(Path::new("."));
@@ -89,7 +150,7 @@ pub fn load_tool(
         manifest,
         manifest_json,
         manifest_path: manifest_path.to_owned(),
-        component: Arc::new(component),
+        body: ToolBody::Component(Arc::new(component)),
     })
 }
 

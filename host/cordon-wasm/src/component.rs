@@ -26,7 +26,8 @@ pub struct FunctionInfo {
     pub output_schema: Value,
     /// Why the function cannot be called through JSON, if it cannot.
     pub unsupported: Option<String>,
-    pub(crate) index: ComponentExportIndex,
+    /// The export to call; `None` for a native command tool's `run`, which no component runs.
+    pub(crate) index: Option<ComponentExportIndex>,
 }
 
 impl std::fmt::Debug for FunctionInfo {
@@ -38,6 +39,47 @@ impl std::fmt::Debug for FunctionInfo {
 }
 
 impl FunctionInfo {
+    /// The one function of a native command tool: `run(args?, stdin?)`, the arguments going
+    /// after the manifest's own, and `{code, signal, stdout, stderr}` back.
+    pub fn command_run(description: &str) -> FunctionInfo {
+        let input_schema = json!({
+            "type": "object",
+            "description": description,
+            "properties": {
+                "args": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Arguments after the tool's own; each one argument, never through a shell",
+                },
+                "stdin": {
+                    "type": "string",
+                    "description": "The command's standard input; closed when absent",
+                },
+            },
+            "additionalProperties": false,
+        });
+        let output_schema = json!({
+            "type": "object",
+            "properties": {
+                "code": {"type": ["integer", "null"], "description": "Exit status, when it exited"},
+                "signal": {"type": ["integer", "null"], "description": "The signal that ended it, when one did"},
+                "stdout": {"type": "string"},
+                "stderr": {"type": "string"},
+            },
+            "required": ["code", "signal", "stdout", "stderr"],
+        });
+        FunctionInfo {
+            name: "run".into(),
+            params: Vec::new(),
+            result: None,
+            description: Some(description.to_owned()),
+            input_schema,
+            output_schema,
+            unsupported: None,
+            index: None,
+        }
+    }
+
     /// Whether the return value is a `result` whose `err` Cordon reports as `tool_error`.
     pub fn returns_result(&self) -> bool {
         matches!(self.result, Some(Type::Result(_)))
@@ -210,7 +252,7 @@ fn describe(
         input_schema,
         output_schema,
         unsupported,
-        index,
+        index: Some(index),
     }
 }
 

@@ -53,14 +53,6 @@ pub enum WasmError {
         /// Policy's reasons.
         reasons: Vec<String>,
     },
-    /// The tool needs a backend this host cannot run.
-    #[error("tool {tool:?} needs the {backend} backend, which this host does not provide yet")]
-    BackendUnavailable {
-        /// The tool.
-        tool: String,
-        /// The backend it needs.
-        backend: String,
-    },
 }
 
 impl WasmError {
@@ -77,7 +69,6 @@ impl WasmError {
             }
             WasmError::Io { .. } | WasmError::Engine(_) => ErrorCode::Internal,
             WasmError::Refused { .. } => ErrorCode::PolicyDenied,
-            WasmError::BackendUnavailable { .. } => ErrorCode::BackendUnavailable,
         }
     }
 

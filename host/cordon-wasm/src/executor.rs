@@ -216,9 +216,12 @@ impl Executor {
         });
 
         let run = async {
+            let index = func.index.ok_or_else(|| {
+                wasmtime::format_err!("{} is not a component's export", func.name)
+            })?;
             let instance = component.pre.instantiate_async(&mut store).await?;
             let f = instance
-                .get_func(&mut store, func.index)
+                .get_func(&mut store, index)
                 .ok_or_else(|| wasmtime::format_err!("export {} vanished", func.name))?;
             let mut results = vec![Val::Bool(false); usize::from(func.result.is_some())];
             f.call_async(&mut store, &params, &mut results).await?;

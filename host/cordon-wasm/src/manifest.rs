@@ -80,6 +80,9 @@ pub struct NativeSettings {
     /// Fixed arguments before the call's own.
     #[serde(default)]
     pub args: Vec<String>,
+    /// The weakest tier it may run in (`process`, `container`, `gvisor`, `microvm`); policy
+    /// may choose a stronger one. Absent: policy's default.
+    pub tier: Option<String>,
 }
 
 impl NativeSettings {
@@ -160,6 +163,13 @@ impl Manifest {
                     .into(),
             ));
         }
+        if let Some(tier) = m.native.as_ref().and_then(|n| n.tier.as_deref())
+            && !matches!(tier, "process" | "container" | "gvisor" | "microvm")
+        {
+            return Err(bad(format!(
+                "native.tier {tier:?}: one of process, container, gvisor, microvm"
+            )));
+        }
         m.limits.apply(Limits::default()).map_err(bad)?;
         Ok(m)
     }
@@ -217,6 +227,8 @@ mod tests {
             ("[native]\ncommand='/usr/bin/python3'", true),
             ("", false),
             ("component='t.wasm'\n[native]\ncommand='x'", false),
+            ("[native]\ncommand='grep'\ntier='microvm'", true),
+            ("[native]\ncommand='grep'\ntier='vm'", false),
         ] {
             std::fs::write(
                 &path,
@@ -228,6 +240,7 @@ mod tests {
         let native = NativeSettings {
             command: "/usr/bin/curl".into(),
             args: vec![],
+            tier: None,
         };
         assert_eq!(native.command_name(), "curl");
     }

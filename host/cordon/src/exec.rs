@@ -179,6 +179,8 @@ async fn native(
     let outcome = host
         .run_command(CommandCall {
             principal: &principal,
+            tool: None,
+            offered: cordon_core::Grants::default(),
             argv: &argv,
             stdin,
             backend: Some(backend),

@@ -188,10 +188,11 @@ impl Resolved {
         }
     }
 
-    pub(crate) fn component(&self) -> &LoadedComponent {
+    /// The component that runs; `None` for a native command tool.
+    pub(crate) fn component(&self) -> Option<&LoadedComponent> {
         match self {
-            Resolved::Tool(t) => &t.component,
-            Resolved::Component(c) => c,
+            Resolved::Tool(t) => t.component().map(|c| &**c),
+            Resolved::Component(c) => Some(c),
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::Settings;
 use anyhow::Result;
 use cordon_core::Grants;
+use cordon_wasm::catalog::Tool;
 use cordon_wasm::{FunctionInfo, LoadedComponent};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -36,6 +37,18 @@ pub(crate) fn function_json(f: &FunctionInfo) -> Value {
     v
 }
 
+/// A tool's digest and functions; a command tool also says what it runs.
+fn tool_json(t: &Tool) -> Value {
+    let mut v = json!({
+        "digest": format!("sha256:{}", t.digest()),
+        "functions": t.functions().iter().map(function_json).collect::<Vec<_>>(),
+    });
+    if let Some(native) = &t.manifest.native {
+        v["command"] = json!(native);
+    }
+    v
+}
+
 fn component_json(c: &LoadedComponent) -> Value {
     json!({
         "digest": format!("sha256:{}", c.digest),
@@ -54,7 +67,7 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
             let tools: Vec<Value> = catalog
                 .tools()
                 .map(|t| {
-                    let mut v = component_json(&t.component);
+                    let mut v = tool_json(t);
                     v["name"] = json!(t.manifest.name);
                     v["version"] = json!(t.manifest.version);
                     v["description"] = json!(t.manifest.description);
@@ -68,10 +81,21 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
         }
         ToolsCommand::Inspect { target } => {
             let resolved = crate::run::resolve(settings, executor, &admit, &target)?;
-            let component = resolved.component();
-            let mut v = component_json(component);
-            v["name"] = json!(component.name);
-            v["imports"] = json!(component.imports());
+            let mut v = match &resolved {
+                crate::run::Resolved::Tool(t) => {
+                    let mut v = tool_json(t);
+                    v["name"] = json!(t.manifest.name);
+                    v
+                }
+                crate::run::Resolved::Component(c) => {
+                    let mut v = component_json(c);
+                    v["name"] = json!(c.name);
+                    v
+                }
+            };
+            if let Some(component) = resolved.component() {
+                v["imports"] = json!(component.imports());
+            }
             v["default_limits"] = serde_json::to_value(resolved.limits(settings.file.limits()?))?;
             if let crate::run::Resolved::Tool(t) = &resolved {
                 v["default_grants"] =

@@ -172,8 +172,7 @@ pub async fn list_tools(State(state): State<Arc<AppState>>, Caller(who): Caller)
     let tools = (runtime.catalog.current().tools())
         .filter(|t| {
             let limits = t.manifest.limits(runtime.limits);
-            (t.component.functions().iter())
-                .any(|f| runtime.host.permits(&who, t, &f.name, &limits))
+            (t.functions().iter()).any(|f| runtime.host.permits(&who, t, &f.name, &limits))
         })
         .map(|t| ToolSummary {
             name: t.manifest.name.clone(),
@@ -218,7 +217,7 @@ pub async fn describe_tool(
         name: tool.manifest.name.clone(),
         version: tool.manifest.version.clone(),
         description: tool.manifest.description.clone(),
-        functions: (tool.component.functions().iter())
+        functions: (tool.functions().iter())
             .map(|f| {
                 let mut v = function_json(f);
                 v["input_schema"] = cordon_host::call_schema(tool, f);
