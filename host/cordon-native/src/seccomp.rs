@@ -2,8 +2,18 @@
 //! setns, ptrace), into the kernel (modules, bpf, kexec, keyrings) or the machine (reboot,
 //! the clock, swap). Each is answered `EPERM`; everything else is allowed, the namespaces,
 //! dropped capabilities and cgroup doing the rest.
+//!
+//! One more thing no command may do: give a file the setuid or setgid bit. Inside, set-id
+//! programs are inert (`no_new_privs`, nosuid mounts), but a file the command leaves in a
+//! writable workspace is the host's: in the process tier it is owned by the host user that
+//! runs Cordon, so a setuid bit there would hand that user's identity to whoever runs it.
+//! So `chmod` and friends, and `open`/`creat`/`mknod` creating a file, are refused when
+//! the mode carries either bit.
 
-use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
+use seccompiler::{
+    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch,
+};
 use std::collections::BTreeMap;
 
 /// The refused calls by name (for OCI runtimes, which compile their own filter) and number.
@@ -52,7 +62,32 @@ pub const REFUSED: &[(&str, i64)] = &[
     ("quotactl", libc::SYS_quotactl),
     ("vhangup", libc::SYS_vhangup),
     ("lookup_dcookie", libc::SYS_lookup_dcookie),
+    // Takes its mode inside a struct, out of a filter's reach; libc falls back to openat.
+    ("openat2", libc::SYS_openat2),
 ];
+
+/// Calls that set a file's mode, with the index of their mode argument: refused when the mode
+/// has [`SET_ID_BITS`].
+#[cfg(target_arch = "x86_64")]
+pub const MODE_SETTERS: &[(&str, i64, u8)] = &[
+    ("chmod", libc::SYS_chmod, 1),
+    ("fchmod", libc::SYS_fchmod, 1),
+    ("fchmodat", libc::SYS_fchmodat, 2),
+    // fchmodat2 (Linux 6.6); by number, since the libc crate and older libseccomps lack it.
+    ("fchmodat2", 452, 2),
+    ("creat", libc::SYS_creat, 1),
+    ("open", libc::SYS_open, 2),
+    ("openat", libc::SYS_openat, 3),
+    ("mknod", libc::SYS_mknod, 1),
+    ("mknodat", libc::SYS_mknodat, 2),
+];
+
+/// No filter is built for other architectures yet: the native tiers refuse to start there.
+#[cfg(not(target_arch = "x86_64"))]
+pub const MODE_SETTERS: &[(&str, i64, u8)] = &[];
+
+/// setuid and setgid.
+pub const SET_ID_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 
 /// No filter is built for other architectures yet: the native tiers refuse to start there.
 #[cfg(not(target_arch = "x86_64"))]
@@ -68,8 +103,26 @@ pub fn bpf_bytes() -> Result<Vec<u8>, String> {
     let arch = TargetArch::x86_64;
     #[cfg(not(target_arch = "x86_64"))]
     return Err("no seccomp filter is built for this architecture".into());
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
         REFUSED.iter().map(|(_, nr)| (*nr, Vec::new())).collect();
+    let rule_error = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
+    for (_, nr, index) in MODE_SETTERS {
+        // One rule per bit (rules of a call are alternatives): `mode & bit == bit`.
+        let per_bit = SET_ID_BITS
+            .iter()
+            .map(|bit| {
+                let condition = SeccompCondition::new(
+                    *index,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(*bit),
+                    *bit,
+                )
+                .map_err(rule_error)?;
+                SeccompRule::new(vec![condition]).map_err(rule_error)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        rules.insert(*nr, per_bit);
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,

@@ -198,15 +198,16 @@ async fn privileged_calls_are_refused(backend: Backend) {
         ("init_module", "libc.syscall(175, None, 0, b'')"),
         ("unshare", "libc.unshare(0x10000000)"),
     ] {
-        // Under gVisor a new namespace is the user-space kernel's own, not the host's.
-        if name == "unshare" && backend == Backend::Gvisor {
-            continue;
-        }
         let code = format!(
             "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nr = {call}\ne = ctypes.get_errno()\nprint(r, os.strerror(e), file=sys.stderr)\nsys.exit(0 if r == 0 else 1)"
         );
         let out = tier.run(&python_in(tier, &code)).await.unwrap();
-        // EPERM from the seccomp filter (ENOSYS where gVisor does not implement the call).
+        // EPERM from the seccomp filter, in every tier (runsc applies it with --oci-seccomp).
+        assert!(
+            text(&out.stderr).contains("-1 Operation not permitted"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
         refused(&out, "-1 ");
     }
 }
@@ -313,6 +314,33 @@ async fn the_workspace_is_bound_per_its_grant(backend: Backend) {
     );
 }
 
+async fn no_file_gets_a_setuid_or_setgid_bit(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(tier) = tier(backend).await else {
+        return;
+    };
+    let ws = workspace();
+    let code = "import os\nout = []\nopen('f', 'w').close()\nfor mode in (0o4755, 0o2755):\n    for call in (lambda: os.chmod('f', mode), lambda: os.close(os.open(f'new{mode}', os.O_CREAT | os.O_WRONLY, mode))):\n        try:\n            call()\n            out.append('allowed')\n        except OSError as e:\n            out.append(e.strerror)\nos.chmod('f', 0o755)\nprint(out)";
+    let mut call = python_in(tier, code);
+    call.workspace = Some(Workspace {
+        host: ws.path().to_path_buf(),
+        writable: true,
+    });
+    let out = tier.run(&call).await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("[{}]\n", ["'Operation not permitted'"; 4].join(", "))
+    );
+    // And on the host, nothing the command left carries either bit.
+    for entry in std::fs::read_dir(ws.path()).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o6000, 0, "{:?} {mode:o}", entry.path());
+    }
+    assert!(ws.path().join("f").exists());
+}
+
 /// Each hostile program as its own test, in each tier.
 macro_rules! in_every_tier {
     ($($case:ident),* $(,)?) => {
@@ -349,4 +377,5 @@ in_every_tier!(
     past_the_deadline_the_whole_tree_dies_daemons_included,
     output_past_the_cap_ends_the_call,
     the_workspace_is_bound_per_its_grant,
+    no_file_gets_a_setuid_or_setgid_bit,
 );
