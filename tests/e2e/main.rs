@@ -18,6 +18,7 @@ mod interpreters;
 mod mcp;
 mod native;
 mod openapi;
+mod sdk;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -272,6 +272,10 @@ fn result(outcome: Result<CallOutput, CallError>) -> CallToolResult {
             if !out.stderr.is_empty() {
                 meta.insert("cordon/stderr".into(), json!(out.stderr));
             }
+            // The tool's own structured records (cordon:tool/logging), for the client's logs.
+            if !out.logs.is_empty() {
+                meta.insert("cordon/logs".into(), json!(out.logs));
+            }
             r.with_meta(Some(meta))
         }
         Err(e) => {

@@ -26,6 +26,8 @@ use cordon_vm_agent::{
     Exit, Hello, PORT_NAME, Request, SHARE_TAG, SHARE_WORKSPACE, Tag, header, parse_header,
 };
 use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -272,8 +274,13 @@ impl Inner {
         let kernel_len = std::fs::metadata(self.image.join("vmlinux")).map_or(0, |m| m.len());
         let key = format!("{} {} {kernel_len}", boot_id.trim(), self.qemu.display());
         let cache = std::env::temp_dir().join("cordon-microvm-kvm-probe");
-        if let Some(answer) = std::fs::read_to_string(&cache)
-            .ok()
+        // Only an answer this user wrote counts: anyone may create files in /tmp.
+        // SAFETY: geteuid cannot fail and touches no memory.
+        let mine = std::fs::symlink_metadata(&cache)
+            .is_ok_and(|m| m.is_file() && m.uid() == unsafe { libc::geteuid() });
+        if let Some(answer) = mine
+            .then(|| std::fs::read_to_string(&cache).ok())
+            .flatten()
             .and_then(|s| s.strip_prefix(&format!("{key}\n")).map(str::to_owned))
         {
             return match answer.strip_prefix("no: ") {
@@ -296,7 +303,17 @@ impl Inner {
             Ok(()) => "yes".to_owned(),
             Err(why) => format!("no: {why}"),
         };
-        let _ = std::fs::write(&cache, format!("{key}\n{line}\n"));
+        // Never through a link someone else planted: replace our own file, or create anew.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).custom_flags(libc::O_NOFOLLOW);
+        if mine {
+            options.truncate(true);
+        } else {
+            options.create_new(true).mode(0o644);
+        }
+        if let Ok(mut file) = options.open(&cache) {
+            let _ = file.write_all(format!("{key}\n{line}\n").as_bytes());
+        }
         answer
     }
 

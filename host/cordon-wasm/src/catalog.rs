@@ -81,7 +81,8 @@ pub struct Catalog {
     tools: BTreeMap<String, Arc<Tool>>,
 }
 
-/// Lists the manifests under `dir`: `dir/*/tool.toml`, sorted.
+/// Lists the manifests under `dir`: `dir/*/tool.toml`, sorted. Hidden directories (`.x`)
+/// are not tools: `cordon tools add` stages a tool in one before moving it into place.
 ///
 /// # Errors
 ///
@@ -90,6 +91,9 @@ pub fn manifests(dir: &Path) -> Result<Vec<PathBuf>, WasmError> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(WasmError::io(dir))? {
         let entry = entry.map_err(WasmError::io(dir))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let manifest = entry.path().join("tool.toml");
         if manifest.is_file() {
             found.push(manifest);

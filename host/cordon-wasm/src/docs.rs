@@ -135,6 +135,45 @@ impl ComponentDocs {
 }
 
 /// The payload of the top-level `cordon:wit` custom section, if present.
+/// Appends the WIT package in `wit_dir` (with the packages under its `deps/`), encoded with
+/// its doc comments, to `component` as the `cordon:wit` custom section
+/// [`ComponentDocs::from_component`] reads. What `cordon build` does after compiling a tool;
+/// a custom section never changes what a component does.
+///
+/// # Errors
+///
+/// When the WIT does not parse or resolve.
+pub fn embed_wit(component: &[u8], wit_dir: &std::path::Path) -> Result<Vec<u8>, String> {
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve
+        .push_dir(wit_dir)
+        .map_err(|e| format!("{}: {e:#}", wit_dir.display()))?;
+    let encoded = wit_component::encode(&resolve, package)
+        .map_err(|e| format!("encoding {}: {e:#}", wit_dir.display()))?;
+    let name = b"cordon:wit";
+    let mut payload = leb128(name.len());
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(&encoded);
+    let mut out = component.to_vec();
+    out.push(0);
+    out.extend(leb128(payload.len()));
+    out.extend(payload);
+    Ok(out)
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 fn wit_section(bytes: &[u8]) -> Option<&[u8]> {
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {

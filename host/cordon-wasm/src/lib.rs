@@ -34,6 +34,7 @@ pub mod values;
 
 pub use cache::{CacheStatus, PrecompileCache, sha256_hex};
 pub use component::{FunctionInfo, LoadedComponent};
+pub use docs::embed_wit;
 pub use engine::EngineConfig;
 pub use error::WasmError;
 pub use executor::Executor;

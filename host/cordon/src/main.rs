@@ -14,6 +14,7 @@
 //! ```
 
 mod audit;
+mod author;
 mod config;
 mod doctor;
 mod exec;
@@ -65,9 +66,14 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Run Python or JavaScript in the interpreter tools' sandbox, like the interpreter.
     Exec(exec::ExecArgs),
-    /// List and inspect tools.
+    /// List, inspect and add tools.
     #[command(subcommand)]
     Tools(tools::ToolsCommand),
+    /// Scaffold a new tool.
+    #[command(subcommand)]
+    New(author::NewCommand),
+    /// Build the tool in the current directory into its component.
+    Build(author::BuildArgs),
     /// Serve the HTTP API and MCP over Streamable HTTP (`/mcp`).
     Serve(serve::ServeArgs),
     /// Serve MCP over stdio, for clients that launch a command.
@@ -312,6 +318,8 @@ fn main() -> ExitCode {
                 Command::Run(args) => run::run(&settings, *args).await,
                 Command::Exec(args) => exec::exec(&settings, args).await,
                 Command::Tools(cmd) => tools::tools(&settings, cmd).await,
+                Command::New(cmd) => author::new(cmd),
+                Command::Build(args) => author::build(&settings, args).await,
                 Command::Serve(args) => serve::serve(&settings, args).await,
                 Command::Mcp(args) => mcp::mcp(&settings, args).await,
                 Command::Policy(cmd) => policy::policy(&settings, cmd),

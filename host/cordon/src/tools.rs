@@ -1,12 +1,12 @@
 //! `cordon tools list|inspect`.
 
 use crate::Settings;
-use anyhow::Result;
-use cordon_core::Grants;
+use anyhow::{Context, Result};
+use cordon_core::{CallError, ErrorCode, Grants};
 use cordon_wasm::catalog::Tool;
 use cordon_wasm::{FunctionInfo, LoadedComponent};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
@@ -21,6 +21,15 @@ pub enum ToolsCommand {
     Inspect {
         /// A tool name or the path of a component.
         target: String,
+    },
+    /// Install a tool into the catalog, after admission policy accepts it. A running
+    /// `cordon serve` picks it up without a restart.
+    Add {
+        /// The tool's directory (its tool.toml and the component it names).
+        source: PathBuf,
+        /// Catalog directory (default: --tools-dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -103,6 +112,81 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
+        ToolsCommand::Add { source, dir } => {
+            let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
+            add(executor, &admit, &source, &catalog)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the tool at `source` as the catalog would (manifest valid, component compiled,
+/// admitted), then copies its manifest and component into `catalog/NAME/`, replacing an
+/// earlier version. It is staged in a hidden directory the catalog ignores and moved into
+/// place whole, so a watching server never sees half a tool.
+fn add(
+    executor: &cordon_wasm::Executor,
+    admit: cordon_wasm::catalog::Admit<'_>,
+    source: &Path,
+    catalog: &Path,
+) -> Result<()> {
+    let manifest_path = if source.is_dir() {
+        source.join("tool.toml")
+    } else {
+        source.to_owned()
+    };
+    let tool = cordon_wasm::catalog::load_tool(executor, &manifest_path, admit)
+        .map_err(crate::run::wasm_error)?;
+    let name = &tool.manifest.name;
+    let base = manifest_path.parent().unwrap_or(Path::new("."));
+    let mut files = vec![PathBuf::from("tool.toml")];
+    if let Some(component) = &tool.manifest.component {
+        // The component must sit beside (or under) its manifest: it is copied by that path.
+        if component.is_absolute()
+            || component
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(CallError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "{}: component {:?} must be a path inside the tool's directory",
+                    manifest_path.display(),
+                    component
+                ),
+            )
+            .into());
+        }
+        files.push(component.clone());
+    }
+    std::fs::create_dir_all(catalog)?;
+    let staging = catalog.join(format!(".{name}.adding"));
+    let _ = std::fs::remove_dir_all(&staging);
+    for file in &files {
+        let to = staging.join(file);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(base.join(file), &to)
+            .with_context(|| format!("cannot copy {}", base.join(file).display()))?;
+    }
+    let target = catalog.join(name);
+    let replaced = target.exists();
+    if replaced {
+        let old = catalog.join(format!(".{name}.replaced"));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&target, &old)?;
+        std::fs::rename(&staging, &target)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(&staging, &target)?;
+    }
+    println!(
+        "{} {name} {} (sha256:{}) in {}",
+        if replaced { "updated" } else { "added" },
+        tool.manifest.version,
+        tool.digest(),
+        catalog.display()
+    );
+    Ok(())
 }
