@@ -148,7 +148,9 @@ impl MicrovmTier {
                 Ok(()) => inner.accel = Accel::Kvm,
                 Err(why) => inner.no_kvm = Some(why),
             }
-            let first = inner.boot(inner.pool_shape, inner.accel, BOOT_TIMEOUT)?;
+            // Warmed only if it will wait in a pool (a one-shot command uses it at once).
+            let warm = inner.pool_size > 0;
+            let first = inner.boot(inner.pool_shape, inner.accel, warm, BOOT_TIMEOUT)?;
             if let Ok(mut pool) = inner.pool.lock() {
                 pool.push_back(first);
             }
@@ -206,9 +208,11 @@ impl MicrovmTier {
             Some(vm) => vm,
             None => {
                 let inner = self.inner.clone();
-                tokio::task::spawn_blocking(move || inner.boot(shape, inner.accel, BOOT_TIMEOUT))
-                    .await
-                    .map_err(|e| e.to_string())??
+                tokio::task::spawn_blocking(move || {
+                    inner.boot(shape, inner.accel, false, BOOT_TIMEOUT)
+                })
+                .await
+                .map_err(|e| e.to_string())??
             }
         };
         let out = vm.serve(call, &self.inner.seccomp).await;
@@ -245,7 +249,7 @@ impl Inner {
             let inner = self.clone();
             // A thread, not a task: the pool outlives whichever runtime asked for the call.
             std::thread::spawn(move || {
-                match inner.boot(inner.pool_shape, inner.accel, BOOT_TIMEOUT) {
+                match inner.boot(inner.pool_shape, inner.accel, true, BOOT_TIMEOUT) {
                     Ok(vm) => {
                         if let Ok(mut pool) = inner.pool.lock() {
                             pool.push_back(vm);
@@ -295,6 +299,7 @@ impl Inner {
                     vcpus: 1,
                 },
                 Accel::Kvm,
+                false,
                 KVM_PROBE_TIMEOUT,
             )
             .map(drop)
@@ -317,8 +322,15 @@ impl Inner {
         answer
     }
 
-    /// Boots one VM and waits for its agent's hello.
-    fn boot(&self, shape: Shape, accel: Accel, timeout: Duration) -> Result<BootedVm, String> {
+    /// Boots one VM and waits for its agent's hello; a `warm` one first runs the commands
+    /// calls most often start, so a pooled call does not pay for QEMU translating them.
+    fn boot(
+        &self,
+        shape: Shape,
+        accel: Accel,
+        warm: bool,
+        timeout: Duration,
+    ) -> Result<BootedVm, String> {
         let dir = std::env::temp_dir().join(format!("cordon-vm-{}", uuid::Uuid::new_v4()));
         let share = dir.join("share");
         std::fs::create_dir_all(share.join(SHARE_WORKSPACE))
@@ -332,7 +344,7 @@ impl Inner {
         let log = std::fs::File::create(vm.dir.join("qemu.log")).map_err(|e| e.to_string())?;
         let mut command = std::process::Command::new(&self.qemu);
         command
-            .args(self.arguments(shape, accel, &vm.dir, &socket))
+            .args(self.arguments(shape, accel, warm, &vm.dir, &socket))
             .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -403,9 +415,19 @@ impl Inner {
         Ok(vm)
     }
 
-    fn arguments(&self, shape: Shape, accel: Accel, dir: &Path, socket: &Path) -> Vec<String> {
+    fn arguments(
+        &self,
+        shape: Shape,
+        accel: Accel,
+        warm: bool,
+        dir: &Path,
+        socket: &Path,
+    ) -> Vec<String> {
         let image = |f: &str| self.image.join(f).display().to_string();
         let mut cmdline = "console=ttyS0 quiet panic=-1".to_owned();
+        if warm {
+            cmdline.push_str(" cordon.warm=1");
+        }
         let cpu = match accel {
             Accel::Kvm => "host",
             Accel::Tcg => {
@@ -564,19 +586,26 @@ impl BootedVm {
         })
         .await;
         let wall = started.elapsed();
-        self.kill();
         let (exit, stdout, stderr) = match answer {
-            Ok(Ok(answer)) => answer,
+            Ok(Ok(answer)) => {
+                // Answered, and powering itself off: killing QEMU and freeing its memory is
+                // not the caller's wait.
+                std::thread::spawn(move || drop(self));
+                answer
+            }
             Ok(Err(e)) => return Err(self.failure(&format!("the agent: {e}"))),
             // The agent did not answer by the deadline: the VM, and everything in it, is gone.
-            Err(_) => (
-                Exit {
-                    stopped: Some(cordon_vm_agent::Stopped::Deadline),
-                    ..Exit::default()
-                },
-                Vec::new(),
-                Vec::new(),
-            ),
+            Err(_) => {
+                self.kill();
+                (
+                    Exit {
+                        stopped: Some(cordon_vm_agent::Stopped::Deadline),
+                        ..Exit::default()
+                    },
+                    Vec::new(),
+                    Vec::new(),
+                )
+            }
         };
         if let Some(e) = exit.error {
             return Err(format!("the agent could not run the command: {e}"));

@@ -28,6 +28,8 @@ const ROOT: &str = "/root";
 const SHARE: &str = "/share";
 /// The cgroup the command is born in.
 const CALL_GROUP: &str = "/sys/fs/cgroup/call";
+/// The cgroup of the warm-up commands (see [`warm_up`]), removed before the call.
+const WARM_UP_GROUP: &str = "/sys/fs/cgroup/warm-up";
 /// The unprivileged user commands run as, as in every other tier.
 const SANDBOX_ID: libc::uid_t = 1001;
 /// The largest request the host may send (its stdin has its own frame).
@@ -57,6 +59,7 @@ fn serve() -> Result<(), String> {
     // stop the command at its limit instead, so the call ends with `memory_limit`.
     let _ = std::fs::write("/proc/sys/vm/overcommit_memory", "1");
     loopback_up();
+    warm_up();
     let mut port = open_port()?;
     let hello = Hello {
         uptime_ms: uptime_ms(),
@@ -83,7 +86,7 @@ fn serve() -> Result<(), String> {
     } else {
         None
     };
-    let (exit, stdout, stderr) = match run(&request, stdin, share) {
+    let (exit, stdout, stderr) = match run(Path::new(CALL_GROUP), &request, stdin, share) {
         Ok(done) => done,
         Err(e) => (
             Exit {
@@ -258,13 +261,56 @@ fn open_port() -> Result<File, String> {
     }
 }
 
-/// Runs the request's command to its end: `(exit, stdout, stderr)`.
+/// With `cordon.warm` on the kernel command line (the host asks it of pooled VMs), runs what
+/// calls most often start, `true` and `python3 -c pass`, once before saying hello, as the
+/// sandbox user in a cgroup of its own that is then removed. With an emulated CPU most of a
+/// first command's time is QEMU translating code it has not seen (fork, exec, the dynamic
+/// loader, the interpreter); the translations stay, so the call does not pay for them. No
+/// call has reached the VM yet: nothing of one can be left for another.
+fn warm_up() {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    if !cmdline.split_whitespace().any(|a| a == "cordon.warm=1") {
+        return;
+    }
+    let group = Path::new(WARM_UP_GROUP);
+    if let Err(e) = std::fs::create_dir_all(group) {
+        eprintln!("cordon-vm-agent: no warm-up: {e}");
+        return;
+    }
+    for (program, args) in [
+        ("/usr/bin/true", &[][..]),
+        ("/usr/bin/python3", &["-c", "pass"][..]),
+    ] {
+        if !Path::new(ROOT).join(&program[1..]).exists() {
+            continue;
+        }
+        let request = Request {
+            program: program.into(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            stdin: false,
+            workspace: None,
+            timeout_ms: 30_000,
+            memory_bytes: 256 << 20,
+            pids: 64,
+            output_bytes: 4096,
+            seccomp: Vec::new(),
+        };
+        if let Err(e) = run(group, &request, None, false) {
+            eprintln!("cordon-vm-agent: warming up with {program}: {e}");
+        }
+    }
+    let _ = std::fs::remove_dir(group);
+}
+
+/// Runs the request's command in `group` to its end: `(exit, stdout, stderr)`. Only the
+/// warm-up runs without a seccomp filter.
 fn run(
+    group: &Path,
     req: &Request,
     stdin: Option<Vec<u8>>,
     share: bool,
 ) -> Result<(Exit, Vec<u8>, Vec<u8>), String> {
-    let group = Path::new(CALL_GROUP);
     write(group.join("memory.max"), &req.memory_bytes.to_string())?;
     // No swap is configured; where it is, the limit must not leak into it.
     let _ = std::fs::write(group.join("memory.swap.max"), "0");
@@ -290,7 +336,7 @@ fn run(
         }
         None => "/tmp",
     };
-    let prepared = Exec::prepare(req, cwd)?;
+    let prepared = Exec::prepare(req, cwd, group == Path::new(CALL_GROUP))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (in_r, in_w) = match stdin {
@@ -327,17 +373,18 @@ fn run(
     }
     let over = Arc::new(AtomicBool::new(false));
     let cap = usize::try_from(req.output_bytes).unwrap_or(usize::MAX);
-    let out_reader = read_capped(out_r, cap, over.clone());
-    let err_reader = read_capped(err_r, cap, over.clone());
+    let out_reader = read_capped(out_r, cap, over.clone(), group.to_owned());
+    let err_reader = read_capped(err_r, cap, over.clone(), group.to_owned());
     let (done, deadline_rx) = mpsc::channel::<()>();
     let timeout = Duration::from_millis(req.timeout_ms);
+    let watched = group.to_owned();
     let watchdog = std::thread::spawn(move || {
         let timed_out = matches!(
             deadline_rx.recv_timeout(timeout),
             Err(mpsc::RecvTimeoutError::Timeout)
         );
         if timed_out {
-            kill_group();
+            kill_group(&watched);
         }
         timed_out
     });
@@ -345,8 +392,8 @@ fn run(
     let _ = done.send(());
     let timed_out = watchdog.join().unwrap_or(false) || started.elapsed() >= timeout;
     // A daemon the command left behind dies with the call.
-    kill_group();
-    let survivors = empty_group(Duration::from_secs(2));
+    kill_group(group);
+    let survivors = empty_group(group, Duration::from_secs(2));
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     let events = |file: &str, key: &str| -> u64 {
@@ -403,7 +450,7 @@ struct Exec {
 }
 
 impl Exec {
-    fn prepare(req: &Request, cwd: &str) -> Result<Exec, String> {
+    fn prepare(req: &Request, cwd: &str, filter_required: bool) -> Result<Exec, String> {
         let c = |s: &str| CString::new(s).map_err(|_| format!("a NUL byte in {s:?}"));
         let program = c(&req.program)?;
         let mut argv = vec![program.clone()];
@@ -424,7 +471,7 @@ impl Exec {
         };
         // A CString's bytes live on the heap: moving the vectors keeps the pointers valid.
         let (argv_ptrs, env_ptrs) = (pointers(&argv), pointers(&env));
-        if req.seccomp.is_empty() || !req.seccomp.len().is_multiple_of(8) {
+        if (filter_required && req.seccomp.is_empty()) || !req.seccomp.len().is_multiple_of(8) {
             return Err("the seccomp filter is missing or malformed".into());
         }
         let seccomp = req
@@ -499,11 +546,12 @@ impl Exec {
             );
             step(
                 libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
-                    && libc::prctl(
-                        libc::PR_SET_SECCOMP,
-                        libc::SECCOMP_MODE_FILTER,
-                        &raw const prog,
-                    ) == 0,
+                    && (self.seccomp.is_empty()
+                        || libc::prctl(
+                            libc::PR_SET_SECCOMP,
+                            libc::SECCOMP_MODE_FILTER,
+                            &raw const prog,
+                        ) == 0),
                 b"cordon-vm-agent: cannot install the seccomp filter\n",
             );
             libc::execve(
@@ -523,6 +571,7 @@ fn read_capped(
     pipe: OwnedFd,
     cap: usize,
     over: Arc<AtomicBool>,
+    group: PathBuf,
 ) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut file = File::from(pipe);
@@ -535,7 +584,7 @@ fn read_capped(
                     let room = cap.saturating_sub(kept.len());
                     kept.extend_from_slice(&buf[..n.min(room)]);
                     if n > room && !over.swap(true, Ordering::SeqCst) {
-                        kill_group();
+                        kill_group(&group);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -547,14 +596,14 @@ fn read_capped(
 }
 
 /// Kills every process in the call's cgroup.
-fn kill_group() {
-    let _ = std::fs::write(Path::new(CALL_GROUP).join("cgroup.kill"), "1");
+fn kill_group(group: &Path) {
+    let _ = std::fs::write(group.join("cgroup.kill"), "1");
 }
 
 /// Waits until the call's cgroup is empty (reaping what reparented to init), up to `limit`;
 /// returns how many processes are still in it.
-fn empty_group(limit: Duration) -> usize {
-    let procs = Path::new(CALL_GROUP).join("cgroup.procs");
+fn empty_group(group: &Path, limit: Duration) -> usize {
+    let procs = group.join("cgroup.procs");
     let until = Instant::now() + limit;
     loop {
         // SAFETY: reaping any exited child; init inherits every orphan.
