@@ -18,6 +18,7 @@ mod interpreters;
 mod mcp;
 mod native;
 mod openapi;
+mod pins;
 mod sdk;
 
 fn repo() -> PathBuf {

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     /// A native command that is not on policy's allow-list, or names its program in a way
     /// that could get around it (a relative path, a disguised symlink, shell syntax).
     CommandNotAllowed,
+    /// The tool changed its description or schemas since an admin approved it (a possible
+    /// "rug pull"); it is held out of service until approved again.
+    ToolChanged,
     /// The caller cancelled the call (an MCP client's cancellation); the instance was
     /// stopped where it was.
     Cancelled,
@@ -89,6 +92,7 @@ impl ErrorCode {
             ErrorCode::OutputLimit => "output_limit",
             ErrorCode::ProcessLimit => "process_limit",
             ErrorCode::CommandNotAllowed => "command_not_allowed",
+            ErrorCode::ToolChanged => "tool_changed",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
@@ -114,7 +118,8 @@ impl ErrorCode {
             | ErrorCode::NetworkDenied
             | ErrorCode::PathEscape
             | ErrorCode::ReadOnly
-            | ErrorCode::CommandNotAllowed => ErrorClass::Refused,
+            | ErrorCode::CommandNotAllowed
+            | ErrorCode::ToolChanged => ErrorClass::Refused,
             ErrorCode::FuelExhausted
             | ErrorCode::DeadlineExceeded
             | ErrorCode::MemoryLimit

@@ -13,6 +13,7 @@
 mod live;
 mod manifests;
 mod native;
+mod pins;
 mod redact;
 mod runtime;
 mod workspaces;
@@ -20,6 +21,7 @@ mod workspaces;
 pub use cordon_native::TierSettings;
 pub use live::{LiveCatalog, load_catalog};
 pub use native::{CommandCall, CommandOutput, EXEC_TOOL, NativeTiers};
+pub use pins::{Pin, Pins, surface_hash};
 pub use redact::redact;
 pub use runtime::{Runtime, ToolCall, WORKSPACE_GUEST_PATH, call_schema};
 pub use workspaces::{Workspace, Workspaces};
@@ -101,6 +103,8 @@ pub struct HostOptions {
     pub audit_arguments: bool,
     /// The native tiers' images and microVM pool.
     pub tiers: cordon_native::TierSettings,
+    /// What each tool looked like when approved; `None` serves tools as they are.
+    pub pins: Option<Arc<Pins>>,
 }
 
 /// The call path shared by every surface.
@@ -131,6 +135,11 @@ impl Host {
             native: NativeTiers::new(options.tiers.clone()),
             options,
         }
+    }
+
+    /// What each tool looked like when approved, when this host pins tools.
+    pub fn pins(&self) -> Option<&Pins> {
+        self.options.pins.as_deref()
     }
 
     /// The executor (to load components).

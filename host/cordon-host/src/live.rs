@@ -67,16 +67,34 @@ fn same_tools(a: &Catalog, b: &Catalog) -> bool {
 ///
 /// When `dir` cannot be read.
 pub fn load_catalog(host: &Host, dir: &Path) -> Result<Catalog, WasmError> {
-    let (catalog, failures) = Catalog::load(host.executor(), dir, &|m, c| host.admit(m, c))?;
+    let (mut catalog, failures) = Catalog::load(host.executor(), dir, &|m, c| host.admit(m, c))?;
     for (path, err) in &failures {
         tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
+    }
+    if let Some(pins) = host.pins() {
+        if let Err(e) = pins.refresh() {
+            tracing::warn!(error = %e, "pins not re-read; the ones in memory stay");
+        }
+        catalog.hold_back(|tool| {
+            let held = pins.check(tool).err();
+            if let Some(why) = &held {
+                tracing::warn!(tool = %tool.manifest.name, reason = %why, "tool held");
+            }
+            held
+        });
     }
     Ok(catalog)
 }
 
-/// What the watcher compares: every file of every tool directory, with size and mtime.
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+/// What the watcher compares: every file of every tool directory, and the pins file (an
+/// approval brings a held tool back), with size and mtime.
+fn fingerprint(dir: &Path, pins: Option<&Path>) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut seen = Vec::new();
+    if let Some(pins) = pins
+        && let Ok(meta) = std::fs::metadata(pins)
+    {
+        seen.push((pins.to_owned(), meta.len(), meta.modified().ok()));
+    }
     let Ok(tools) = std::fs::read_dir(dir) else {
         return seen;
     };
@@ -100,16 +118,17 @@ impl crate::Runtime {
     /// catalog in force; a tool that no longer loads drops out of it.
     pub fn watch_catalog(self: &Arc<Self>, dir: PathBuf, every: Duration) {
         let runtime: Weak<crate::Runtime> = Arc::downgrade(self);
+        let pins = self.host.pins().map(|p| p.path().to_owned());
         let spawned = std::thread::Builder::new()
             .name("cordon-catalog-watch".into())
             .spawn(move || {
-                let mut seen = fingerprint(&dir);
+                let mut seen = fingerprint(&dir, pins.as_deref());
                 loop {
                     std::thread::sleep(every);
                     let Some(runtime) = runtime.upgrade() else {
                         return;
                     };
-                    let now = fingerprint(&dir);
+                    let now = fingerprint(&dir, pins.as_deref());
                     if now == seen {
                         continue;
                     }

@@ -54,14 +54,18 @@ impl Runtime {
     ///
     /// # Errors
     ///
-    /// `not_found` for a tool not in the catalog; `bad_request` for a malformed session;
+    /// `not_found` for a tool not in the catalog; `tool_changed` for one held since it
+    /// changed what it tells callers; `bad_request` for a malformed session;
     /// `quota_exceeded` when the tenant's sessions are full; otherwise as [`Host::call`].
     pub async fn call_tool(&self, call: ToolCall<'_>) -> Result<CallOutput, CallError> {
         // The catalog of this moment, held to the call's end even if it is replaced.
         let catalog = self.catalog.current();
-        let tool = catalog.get(call.tool).ok_or_else(|| {
-            CallError::new(ErrorCode::NotFound, format!("no tool {:?}", call.tool))
-        })?;
+        let tool = catalog
+            .get(call.tool)
+            .ok_or_else(|| match catalog.held(call.tool) {
+                Some(why) => CallError::new(ErrorCode::ToolChanged, why.to_owned()),
+                None => CallError::new(ErrorCode::NotFound, format!("no tool {:?}", call.tool)),
+            })?;
         let mut arguments = std::borrow::Cow::Borrowed(call.arguments);
         let mut offered = Grants::default();
         // Held to the call's end: a fresh workspace is removed when this drops.

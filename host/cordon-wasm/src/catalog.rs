@@ -79,6 +79,8 @@ impl Tool {
 #[derive(Default)]
 pub struct Catalog {
     tools: BTreeMap<String, Arc<Tool>>,
+    /// Tools taken out of service ([`Catalog::hold_back`]), with why.
+    held: BTreeMap<String, String>,
 }
 
 /// Lists the manifests under `dir`: `dir/*/tool.toml`, sorted. Hidden directories (`.x`)
@@ -198,6 +200,30 @@ impl Catalog {
     /// The tool named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<Tool>> {
         self.tools.get(name)
+    }
+
+    /// Takes out of service every tool `hold` gives a reason for: it is neither listed nor
+    /// callable, and [`Catalog::held`] says why.
+    pub fn hold_back(&mut self, hold: impl Fn(&Tool) -> Option<String>) {
+        let held: Vec<(String, String)> = self
+            .tools
+            .values()
+            .filter_map(|t| hold(t).map(|why| (t.manifest.name.clone(), why)))
+            .collect();
+        for (name, why) in held {
+            self.tools.remove(&name);
+            self.held.insert(name, why);
+        }
+    }
+
+    /// Why the tool named `name` is out of service, if it is.
+    pub fn held(&self, name: &str) -> Option<&str> {
+        self.held.get(name).map(String::as_str)
+    }
+
+    /// Every tool out of service, by name, with why.
+    pub fn held_tools(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.held.iter().map(|(n, w)| (n.as_str(), w.as_str()))
     }
 
     /// All tools, by name.

@@ -154,6 +154,11 @@ impl Settings {
         Ok(Arc::new(policy))
     }
 
+    /// What each tool looked like when approved (DATA_DIR/pins.json).
+    pub fn pins_path(&self) -> PathBuf {
+        self.data_dir.join("pins.json")
+    }
+
     /// The audit log's database.
     pub fn audit_path(&self) -> PathBuf {
         self.data_dir.join("audit.db")
@@ -235,6 +240,9 @@ impl Settings {
             cordon_host::HostOptions {
                 audit_arguments: self.file.audit.record_arguments,
                 tiers,
+                pins: Some(Arc::new(
+                    cordon_host::Pins::open(self.pins_path()).map_err(anyhow::Error::msg)?,
+                )),
             },
         ))
     }

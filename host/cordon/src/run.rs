@@ -276,6 +276,11 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
         &|m, c| host.admit(m, c),
         &args.target,
     )?;
+    // A catalog tool is served as approved, here as by the server.
+    if let (Resolved::Tool(tool), Some(pins)) = (&resolved, host.pins()) {
+        pins.check(tool)
+            .map_err(|why| CallError::new(ErrorCode::ToolChanged, why))?;
+    }
     let limits = apply_flags(&args, resolved.limits(settings.file.limits()?))?;
     let RunArgs {
         function,

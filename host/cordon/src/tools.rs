@@ -22,8 +22,17 @@ pub enum ToolsCommand {
         /// A tool name or the path of a component.
         target: String,
     },
-    /// Install a tool into the catalog, after admission policy accepts it. A running
-    /// `cordon serve` picks it up without a restart.
+    /// Approve a tool as it is now: one held because its description or schemas changed
+    /// since its last approval is served again (a running `cordon serve` picks it up).
+    Approve {
+        /// The tool's name.
+        name: String,
+        /// Catalog directory (default: --tools-dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Install a tool into the catalog, after admission policy accepts it, and approve it
+    /// as it is. A running `cordon serve` picks it up without a restart.
     Add {
         /// The tool's directory (its tool.toml and the component it names).
         source: PathBuf,
@@ -83,10 +92,15 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
                     v
                 })
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "tools": tools }))?
-            );
+            let held: Vec<Value> = catalog
+                .held_tools()
+                .map(|(name, why)| json!({"name": name, "reason": why}))
+                .collect();
+            let mut listing = json!({ "tools": tools });
+            if !held.is_empty() {
+                listing["held"] = json!(held);
+            }
+            println!("{}", serde_json::to_string_pretty(&listing)?);
         }
         ToolsCommand::Inspect { target } => {
             let resolved = crate::run::resolve(settings, executor, &admit, &target)?;
@@ -114,7 +128,30 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
         }
         ToolsCommand::Add { source, dir } => {
             let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
-            add(executor, &admit, &source, &catalog)?;
+            let tool = add(executor, &admit, &source, &catalog)?;
+            // Adding a tool is approving it, as it is now.
+            if let Some(pins) = host.pins() {
+                pins.approve(&tool, &approver(settings))
+                    .map_err(anyhow::Error::msg)?;
+            }
+        }
+        ToolsCommand::Approve { name, dir } => {
+            let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
+            let manifest = catalog.join(&name).join("tool.toml");
+            let tool = cordon_wasm::catalog::load_tool(executor, &manifest, &admit)
+                .map_err(crate::run::wasm_error)?;
+            let pins = host.pins().context("this host does not pin tools")?;
+            let before = pins.get(&name);
+            let pin = pins
+                .approve(&tool, &approver(settings))
+                .map_err(anyhow::Error::msg)?;
+            match before {
+                Some(old) if old.surface != pin.surface => println!(
+                    "approved {name} {} (sha256:{}), replacing {} approved by {}",
+                    pin.version, pin.digest, old.version, old.approved_by
+                ),
+                _ => println!("approved {name} {} (sha256:{})", pin.version, pin.digest),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -124,12 +161,17 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
 /// admitted), then copies its manifest and component into `catalog/NAME/`, replacing an
 /// earlier version. It is staged in a hidden directory the catalog ignores and moved into
 /// place whole, so a watching server never sees half a tool.
+/// Who approves from this command line: the local principal (`[local]`, `$USER`).
+fn approver(settings: &Settings) -> String {
+    settings.local_principal(None, None, Vec::new()).subject
+}
+
 fn add(
     executor: &cordon_wasm::Executor,
     admit: cordon_wasm::catalog::Admit<'_>,
     source: &Path,
     catalog: &Path,
-) -> Result<()> {
+) -> Result<Tool> {
     let manifest_path = if source.is_dir() {
         source.join("tool.toml")
     } else {
@@ -188,5 +230,5 @@ fn add(
         tool.digest(),
         catalog.display()
     );
-    Ok(())
+    Ok(tool)
 }

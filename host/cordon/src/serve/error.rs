@@ -83,7 +83,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::PathEscape
         | ErrorCode::NetworkDenied
         | ErrorCode::ReadOnly
-        | ErrorCode::CommandNotAllowed => StatusCode::FORBIDDEN,
+        | ErrorCode::CommandNotAllowed
+        | ErrorCode::ToolChanged => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
