@@ -177,18 +177,11 @@ impl ContainerTier {
         unsafe {
             command.pre_exec(move || {
                 joiner.join_self()?;
-                if let Some(unified) = &unified
-                    && (libc::unshare(libc::CLONE_NEWNS) != 0
-                        || libc::mount(
-                            std::ptr::null(),
-                            c"/".as_ptr(),
-                            std::ptr::null(),
-                            libc::MS_REC | libc::MS_PRIVATE,
-                            std::ptr::null(),
-                        ) != 0
-                        || libc::umount2(unified.as_ptr(), libc::MNT_DETACH) != 0)
-                {
-                    return Err(std::io::Error::last_os_error());
+                if let Some(unified) = &unified {
+                    crate::enter_private_mount_namespace()?;
+                    if libc::umount2(unified.as_ptr(), libc::MNT_DETACH) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });

@@ -58,6 +58,31 @@ impl TierSettings {
     }
 }
 
+/// Between fork and exec: moves the child into a mount namespace of its own whose mounts
+/// do not propagate back, so what it (or the host, through `/proc/PID/ns/mnt`) mounts or
+/// unmounts there never touches the host's mount table.
+///
+/// # Safety
+///
+/// Call only in a `pre_exec` hook: it makes raw, async-signal-safe system calls only.
+pub(crate) unsafe fn enter_private_mount_namespace() -> std::io::Result<()> {
+    // SAFETY: unshare and mount with static, NUL-terminated arguments.
+    let failed = unsafe {
+        libc::unshare(libc::CLONE_NEWNS) != 0
+            || libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+    };
+    if failed {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Where a command's workspace appears inside every tier.
 pub const WORKSPACE: &str = "/workspace";
 

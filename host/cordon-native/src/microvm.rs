@@ -349,24 +349,11 @@ impl Inner {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        // SAFETY: unshare and mount between fork and exec, with static arguments.
+        // SAFETY: the hook only enters a private mount namespace (raw system calls).
+        // Workspaces are bound inside it only, never on the host.
         unsafe {
             use std::os::unix::process::CommandExt;
-            command.pre_exec(|| {
-                // Workspaces are bound inside this namespace only, never on the host.
-                if libc::unshare(libc::CLONE_NEWNS) != 0
-                    || libc::mount(
-                        std::ptr::null(),
-                        c"/".as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    ) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            command.pre_exec(|| crate::enter_private_mount_namespace());
         }
         let started = Instant::now();
         vm.child = Some(
