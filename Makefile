@@ -66,6 +66,19 @@ $(STAMPS)/mcp-node: | $(STAMPS)
 	@test -d $(MCP_NODE)/node_modules/@modelcontextprotocol/sdk || npm install --prefix $(MCP_NODE) --silent --no-audit --no-fund '@modelcontextprotocol/sdk@^1.32'
 	@touch $@
 
+# C tools (guest-sdks/c): clang for wasm32-wasi with Debian's wasi-libc and compiler-rt.
+# `cordon build` makes the bindings and the component itself.
+$(STAMPS)/c-sdk: | $(STAMPS)
+	@dpkg -s clang lld wasi-libc libclang-rt-14-dev-wasm32 >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang lld wasi-libc libclang-rt-14-dev-wasm32
+	@touch $@
+
+# A real OCI registry for the distribution tests (distribution 2.8, Debian's package),
+# started on loopback by the tests themselves; openssl makes their signing keys.
+$(STAMPS)/registry: | $(STAMPS)
+	@command -v docker-registry >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-registry
+	@command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl
+	@touch $@
+
 # A real redis-server for the federation tests, which start (and stop) their own on loopback.
 $(STAMPS)/redis: | $(STAMPS)
 	@command -v redis-server >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
@@ -173,7 +186,7 @@ build: components
 run: build $(STAMPS)/native
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
+test: build fixtures $(STAMPS)/c-sdk $(STAMPS)/registry $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
 	bash tests/run-all.sh
 
 bench: build fixtures

@@ -311,7 +311,7 @@ native_backend := input.request.backend if tier_rank[input.request.backend] >= t
 native_backend := minimum_tier if not tier_rank[input.request.backend] >= tier_rank[minimum_tier]
 
 # --- Admission: may this tool be added at all? ------------------------------------------
-# Input: {tool: {name, command}, imports: [interface names]}.
+# Input: {tool: {name, command}, imports: [interface names], component: {toolchain}}.
 
 admission := {
 	"allow": count(admission_reasons) == 0,
@@ -323,6 +323,7 @@ admission_reasons contains msg if {
 	some never in data.admission.never_granted
 	startswith(name, never.prefix)
 	not inert_import(input.tool.name, name)
+	not inert_by_toolchain(name)
 	msg := sprintf("tool %q imports %s, which no role may be granted: %s", [input.tool.name, name, never.why])
 }
 
@@ -331,6 +332,13 @@ admission_reasons contains msg if {
 # program uses it or not; `socket.socket()` then fails inside Python).
 inert_import(tool, name) if {
 	some prefix in data.admission.inert[tool]
+	startswith(name, prefix)
+}
+
+# The same, for every tool its tool chain builds that way (every Python tool made with
+# componentize-py, whatever its name).
+inert_by_toolchain(name) if {
+	some prefix in data.admission.inert_by_toolchain[input.component.toolchain]
 	startswith(name, prefix)
 }
 

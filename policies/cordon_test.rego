@@ -306,6 +306,18 @@ test_admission_lets_the_python_interpreter_carry_inert_sockets_and_nothing_else 
 	not other.allow
 }
 
+test_admission_lets_componentize_py_tools_carry_inert_sockets_and_nothing_else if {
+	imports := ["wasi:sockets/tcp@0.2.9", "wasi:filesystem/types@0.2.9"]
+	built := {"toolchain": "componentize-py"}
+	py := cordon.admission with input as {"tool": {"name": "demo", "command": null}, "imports": imports, "component": built}
+	py.allow
+	# Only the sockets prefix is excused, and only for that tool chain.
+	other := cordon.admission with input as {"tool": {"name": "demo", "command": null}, "imports": imports, "component": {"toolchain": "other"}}
+	not other.allow
+	unknown := cordon.admission with input as {"tool": {"name": "demo", "command": null}, "imports": imports, "component": {"toolchain": null}}
+	not unknown.allow
+}
+
 test_admission_refuses_blocked_commands_by_name if {
 	a := cordon.admission with input as {"tool": {"name": "net", "command": "curl"}, "imports": []}
 	a.reasons == [`Blocked tool "curl" in tool "net"`]

@@ -17,6 +17,7 @@ mod governance;
 mod interpreters;
 mod mcp;
 mod native;
+mod oci;
 mod openapi;
 mod pins;
 mod sdk;

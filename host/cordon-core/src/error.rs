@@ -49,6 +49,12 @@ pub enum ErrorCode {
     /// The tool changed its description or schemas since an admin approved it (a possible
     /// "rug pull"); it is held out of service until approved again.
     ToolChanged,
+    /// Bytes fetched for a tool (from an OCI registry) do not hash to the digest that
+    /// names them: tampered or corrupted on the way, and not used.
+    DigestMismatch,
+    /// A tool pulled from a registry lacks a valid signature by a trusted key, and the
+    /// host requires one.
+    SignatureInvalid,
     /// The caller cancelled the call (an MCP client's cancellation); the instance was
     /// stopped where it was.
     Cancelled,
@@ -93,6 +99,8 @@ impl ErrorCode {
             ErrorCode::ProcessLimit => "process_limit",
             ErrorCode::CommandNotAllowed => "command_not_allowed",
             ErrorCode::ToolChanged => "tool_changed",
+            ErrorCode::DigestMismatch => "digest_mismatch",
+            ErrorCode::SignatureInvalid => "signature_invalid",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
@@ -119,7 +127,9 @@ impl ErrorCode {
             | ErrorCode::PathEscape
             | ErrorCode::ReadOnly
             | ErrorCode::CommandNotAllowed
-            | ErrorCode::ToolChanged => ErrorClass::Refused,
+            | ErrorCode::ToolChanged
+            | ErrorCode::DigestMismatch
+            | ErrorCode::SignatureInvalid => ErrorClass::Refused,
             ErrorCode::FuelExhausted
             | ErrorCode::DeadlineExceeded
             | ErrorCode::MemoryLimit

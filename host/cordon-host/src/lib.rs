@@ -35,7 +35,8 @@ use cordon_core::{
 };
 use cordon_metrics::Metrics;
 use cordon_policy::{
-    AdmissionInput, AdmissionTool, DecisionInput, Policy, RequestInput, ToolInput,
+    AdmissionComponent, AdmissionInput, AdmissionTool, DecisionInput, Policy, RequestInput,
+    ToolInput,
 };
 use cordon_wasm::catalog::Tool;
 use cordon_wasm::{Executor, LoadedComponent, Manifest};
@@ -190,6 +191,9 @@ impl Host {
                 manifest: Some(&json),
             },
             imports: component.map(|c| c.imports().to_vec()).unwrap_or_default(),
+            component: AdmissionComponent {
+                toolchain: component.and_then(LoadedComponent::toolchain),
+            },
         });
         if admission.allow {
             Ok(())

@@ -141,6 +141,15 @@ pub struct AdmissionInput<'a> {
     pub tool: AdmissionTool<'a>,
     /// Every interface the component imports (`wasi:sockets/tcp@0.2.12`, ...).
     pub imports: Vec<String>,
+    /// What is known about how the component was built.
+    pub component: AdmissionComponent,
+}
+
+/// Facts about the component being admitted.
+#[derive(Debug, Default, Serialize)]
+pub struct AdmissionComponent {
+    /// The tool chain that built it (`componentize-py`), when its modules name one.
+    pub toolchain: Option<&'static str>,
 }
 
 /// The tool being admitted.

@@ -40,8 +40,8 @@ mod testing;
 
 pub use compiled::{ADMISSION_RULE, CompiledPolicy, DECISION_RULE};
 pub use input::{
-    AdmissionInput, AdmissionTool, DecisionInput, PolicyValue, RequestInput, RequestedDir,
-    RequestedHost, RequestedLimits, ToolInput,
+    AdmissionComponent, AdmissionInput, AdmissionTool, DecisionInput, PolicyValue, RequestInput,
+    RequestedDir, RequestedHost, RequestedLimits, ToolInput,
 };
 pub use source::{PolicyFile, PolicySource};
 pub use testing::{TestOutcome, TestResult, run_tests};

@@ -206,6 +206,7 @@ fn admission_refuses_sockets_and_blocked_commands() {
             manifest: None,
         },
         imports: vec!["wasi:sockets/tcp@0.2.12".into()],
+        component: Default::default(),
     });
     assert!(!a.allow);
     assert_eq!(a.reasons.len(), 2, "{:?}", a.reasons);

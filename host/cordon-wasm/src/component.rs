@@ -98,6 +98,7 @@ pub struct LoadedComponent {
     pub(crate) pre: InstancePre<CallState>,
     functions: Vec<FunctionInfo>,
     imports: Vec<String>,
+    toolchain: Option<&'static str>,
 }
 
 impl LoadedComponent {
@@ -108,6 +109,7 @@ impl LoadedComponent {
         component: &Component,
         pre: InstancePre<CallState>,
         docs: &ComponentDocs,
+        toolchain: Option<&'static str>,
     ) -> Self {
         let engine = component.engine();
         let mut functions = Vec::new();
@@ -133,6 +135,11 @@ impl LoadedComponent {
                 _ => {}
             }
         }
+        // componentize-py adds an `exports` instance of its own (`exports#init`, which it
+        // calls while building); callers never should.
+        if toolchain == Some("componentize-py") {
+            functions.retain(|f| !f.name.starts_with("exports#"));
+        }
         let imports = component
             .component_type()
             .imports(engine)
@@ -145,6 +152,7 @@ impl LoadedComponent {
             pre,
             functions,
             imports,
+            toolchain,
         }
     }
 
@@ -152,6 +160,12 @@ impl LoadedComponent {
     /// import order: what admission policy weighs.
     pub fn imports(&self) -> &[String] {
         &self.imports
+    }
+
+    /// The tool chain that built it (`componentize-py`), when its modules say so; what
+    /// admission policy may excuse imports for.
+    pub fn toolchain(&self) -> Option<&'static str> {
+        self.toolchain
     }
 
     /// Keeps only the exported functions named in `names` (full or bare names, as

@@ -118,6 +118,7 @@ impl Executor {
             &component,
             pre,
             &docs,
+            crate::toolchain::detect(bytes),
         ))
     }
 

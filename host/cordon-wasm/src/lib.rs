@@ -30,6 +30,7 @@ mod logging;
 pub mod manifest;
 mod output;
 mod state;
+mod toolchain;
 pub mod values;
 
 pub use cache::{CacheStatus, PrecompileCache, sha256_hex};

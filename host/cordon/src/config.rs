@@ -39,6 +39,21 @@ pub struct FileConfig {
     pub limits: LimitSettings,
     #[serde(default)]
     pub engine: EngineConfig,
+    #[serde(default)]
+    pub registry: RegistryConfig,
+}
+
+/// `[registry]`: pulling tools from OCI registries (`cordon tools add oci://…`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Public keys (PEM, P-256) whose signatures a pull verifies (`CORDON_TRUSTED_KEYS`,
+    /// paths separated by `:`).
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
+    /// Refuse a tool no trusted key signed (`CORDON_REQUIRE_SIGNATURES=1`).
+    #[serde(default)]
+    pub require_signatures: bool,
 }
 
 /// `[sessions]`: workspaces that outlive a call.

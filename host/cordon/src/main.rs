@@ -202,6 +202,31 @@ impl Settings {
         Ok(tiers)
     }
 
+    /// Which signatures a pull trusts, and whether it requires one: `CORDON_TRUSTED_KEYS`
+    /// and `CORDON_REQUIRE_SIGNATURES` over `[registry]`.
+    pub fn trust_policy(&self) -> Result<cordon_oci::TrustPolicy> {
+        let keys: Vec<PathBuf> = match std::env::var_os("CORDON_TRUSTED_KEYS") {
+            Some(paths) => std::env::split_paths(&paths).collect(),
+            None => self.file.registry.trusted_keys.clone(),
+        };
+        let require = match std::env::var("CORDON_REQUIRE_SIGNATURES") {
+            Ok(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            Err(_) => self.file.registry.require_signatures,
+        };
+        Ok(cordon_oci::TrustPolicy::from_files(&keys, require)?)
+    }
+
+    /// A registry client with `CORDON_REGISTRY_USERNAME`/`_PASSWORD`, when set.
+    pub fn registry(&self) -> Result<cordon_oci::Registry> {
+        let credentials = std::env::var("CORDON_REGISTRY_USERNAME").ok().map(|user| {
+            (
+                user,
+                std::env::var("CORDON_REGISTRY_PASSWORD").unwrap_or_default(),
+            )
+        });
+        Ok(cordon_oci::Registry::new(credentials)?)
+    }
+
     /// The token store's database (`CORDON_IDENTITY_DB`, `identity_db`, DATA_DIR/identity.db).
     pub fn identity_path(&self) -> PathBuf {
         std::env::var_os("CORDON_IDENTITY_DB")

@@ -1,4 +1,4 @@
-//! `cordon tools list|inspect`.
+//! `cordon tools list|inspect|add|push|approve`.
 
 use crate::Settings;
 use anyhow::{Context, Result};
@@ -33,13 +33,42 @@ pub enum ToolsCommand {
     },
     /// Install a tool into the catalog, after admission policy accepts it, and approve it
     /// as it is. A running `cordon serve` picks it up without a restart.
+    ///
+    /// From an OCI registry (`oci://REGISTRY/REPO:TAG` or `…@sha256:DIGEST`), every blob is
+    /// checked against its digest, and the signature against `[registry] trusted_keys`.
     Add {
-        /// The tool's directory (its tool.toml and the component it names).
-        source: PathBuf,
+        /// The tool's directory (its tool.toml and the component it names), or an
+        /// `oci://` reference.
+        source: String,
         /// Catalog directory (default: --tools-dir).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Push a built tool (its tool.toml and component) to an OCI registry as a wasm OCI
+    /// artefact, optionally signed; prints the reference with its digest.
+    Push {
+        /// The tool's directory.
+        source: PathBuf,
+        /// Where: `oci://REGISTRY/REPO:TAG` (TAG defaults to the tool's version).
+        reference: String,
+        /// Sign with this P-256 private key (PKCS#8 PEM), cosign-style.
+        #[arg(long)]
+        sign: Option<PathBuf>,
+    },
+}
+
+/// A registry's refusal as the error code callers match on.
+fn oci_error(e: cordon_oci::OciError) -> anyhow::Error {
+    use cordon_oci::OciError;
+    let code = match &e {
+        OciError::BadReference(_) | OciError::Key(_) => ErrorCode::BadRequest,
+        OciError::DigestMismatch { .. } => ErrorCode::DigestMismatch,
+        OciError::Signature(_) => ErrorCode::SignatureInvalid,
+        OciError::NotFound(_) => ErrorCode::NotFound,
+        OciError::Malformed(_) => ErrorCode::InvalidComponent,
+        OciError::Refused(_) | OciError::Transport(_) => ErrorCode::Unavailable,
+    };
+    CallError::new(code, e.to_string()).into()
 }
 
 pub(crate) fn function_json(f: &FunctionInfo) -> Value {
@@ -128,13 +157,24 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
         }
         ToolsCommand::Add { source, dir } => {
             let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
-            let tool = add(executor, &admit, &source, &catalog)?;
+            let tool = if source.starts_with("oci://") {
+                let pulled = tempfile::tempdir()?;
+                pull(settings, &source, pulled.path()).await?;
+                add(executor, &admit, pulled.path(), &catalog)?
+            } else {
+                add(executor, &admit, Path::new(&source), &catalog)?
+            };
             // Adding a tool is approving it, as it is now.
             if let Some(pins) = host.pins() {
                 pins.approve(&tool, &approver(settings))
                     .map_err(anyhow::Error::msg)?;
             }
         }
+        ToolsCommand::Push {
+            source,
+            reference,
+            sign,
+        } => push(settings, executor, &source, &reference, sign.as_deref()).await?,
         ToolsCommand::Approve { name, dir } => {
             let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
             let manifest = catalog.join(&name).join("tool.toml");
@@ -155,6 +195,126 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes the tool in `source` (loaded first: it must be a valid tool) to `reference`.
+async fn push(
+    settings: &Settings,
+    executor: &cordon_wasm::Executor,
+    source: &Path,
+    reference: &str,
+    sign: Option<&Path>,
+) -> Result<()> {
+    let manifest_path = source.join("tool.toml");
+    // No admission here: the pulling host's policy decides; this host only publishes.
+    let tool = cordon_wasm::catalog::load_tool(executor, &manifest_path, &|_, _| Ok(()))
+        .map_err(crate::run::wasm_error)?;
+    let (Some(component), Some(file)) = (tool.component(), &tool.manifest.component) else {
+        return Err(CallError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "{}: a command tool has no component to push",
+                manifest_path.display()
+            ),
+        )
+        .into());
+    };
+    let text = reference;
+    let mut reference = cordon_oci::Reference::parse(text).map_err(oci_error)?;
+    // No tag given: the tool's version is the tag.
+    if !text
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
+    {
+        reference.tag.clone_from(&tool.manifest.version);
+    }
+    let artifact = cordon_oci::Artifact {
+        component: std::fs::read(source.join(file))?,
+        tool_manifest: std::fs::read_to_string(&manifest_path)?,
+        imports: component.imports().to_vec(),
+        exports: tool.functions().iter().map(|f| f.name.clone()).collect(),
+    };
+    let signer = sign
+        .map(cordon_oci::Signer::from_pem_file)
+        .transpose()
+        .map_err(oci_error)?;
+    let annotations = [
+        (
+            "org.opencontainers.image.title",
+            tool.manifest.name.as_str(),
+        ),
+        (
+            "org.opencontainers.image.version",
+            tool.manifest.version.as_str(),
+        ),
+        (
+            "org.opencontainers.image.description",
+            tool.manifest.description.as_str(),
+        ),
+    ];
+    let digest = settings
+        .registry()?
+        .push(&reference, &artifact, &annotations, signer.as_ref())
+        .await
+        .map_err(oci_error)?;
+    println!(
+        "pushed {} {} to {reference}@{digest}{}",
+        tool.manifest.name,
+        tool.manifest.version,
+        if signer.is_some() { " (signed)" } else { "" }
+    );
+    Ok(())
+}
+
+/// Pulls `reference` into `into` (its tool.toml and component), digests and signature
+/// checked.
+async fn pull(settings: &Settings, reference: &str, into: &Path) -> Result<()> {
+    let reference = cordon_oci::Reference::parse(reference).map_err(oci_error)?;
+    let trust = settings.trust_policy()?;
+    let pulled = settings
+        .registry()?
+        .pull(&reference, &trust)
+        .await
+        .map_err(oci_error)?;
+    let manifest_path = into.join("tool.toml");
+    std::fs::write(&manifest_path, &pulled.artifact.tool_manifest)?;
+    let manifest = cordon_wasm::Manifest::load(&manifest_path).map_err(crate::run::wasm_error)?;
+    // The component goes where its manifest says; `add` refuses any path leaving the
+    // directory, so a hostile tool.toml cannot place it elsewhere.
+    let component = manifest.component.clone().ok_or_else(|| {
+        CallError::new(
+            ErrorCode::InvalidComponent,
+            format!("{reference}: its tool.toml names no component"),
+        )
+    })?;
+    if component.is_absolute()
+        || component
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return Err(CallError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "{reference}: component {component:?} must be a path inside the tool's directory"
+            ),
+        )
+        .into());
+    }
+    let to = into.join(&component);
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&to, &pulled.artifact.component)?;
+    println!(
+        "pulled {reference}@{}{}",
+        pulled.digest,
+        pulled
+            .signed_by
+            .map(|key| format!(" (signature verified with {key})"))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// Loads the tool at `source` as the catalog would (manifest valid, component compiled,

@@ -84,7 +84,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::NetworkDenied
         | ErrorCode::ReadOnly
         | ErrorCode::CommandNotAllowed
-        | ErrorCode::ToolChanged => StatusCode::FORBIDDEN,
+        | ErrorCode::ToolChanged
+        | ErrorCode::DigestMismatch
+        | ErrorCode::SignatureInvalid => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
