@@ -11,6 +11,14 @@ trap 'rm -f "$log"' EXIT
 cargo test --release --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
+# The guest SDKs' own tests, outside any component (the e2e tests build tools with them).
+sdk_failed=0
+echo "== guest-sdks/python =="
+(cd guest-sdks/python && python3 -m unittest -q) || sdk_failed=$((sdk_failed + 1))
+echo "== guest-sdks/js =="
+(cd guest-sdks/js && node --test) || sdk_failed=$((sdk_failed + 1))
+[ "$sdk_failed" -eq 0 ] || status=1
+
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 skipped=$(grep -c 'SKIPPED:' "$log" || true)
@@ -21,5 +29,5 @@ if [ "$skipped" -gt 0 ]; then
   echo "skipped (machine lacks something):"
   grep 'SKIPPED:' "$log" | sed 's/^/  /'
 fi
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped; guest SDK suites failed: $sdk_failed"
 exit "$status"
