@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-cargo test --release --workspace 2>&1 | tee "$log"
+cargo test --release --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 # The guest SDKs' own tests, outside any component (the e2e tests build tools with them).

@@ -337,6 +337,9 @@ impl Settings {
 }
 
 fn main() -> ExitCode {
+    // Every TLS client in the process (OTLP export, registries, alert webhooks) uses ring,
+    // already in the tree; reqwest is built without a provider of its own.
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = Settings::resolve(&cli).and_then(|settings| {
         let endpoint =
