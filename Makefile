@@ -79,6 +79,16 @@ $(STAMPS)/registry: | $(STAMPS)
 	@command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl
 	@touch $@
 
+# The panel's browser test: Debian's Chromium driven by Playwright's playwright-core (no
+# browser download: it drives /usr/bin/chromium).
+PANEL_NODE := .cache/node-panel
+$(STAMPS)/panel: | $(STAMPS)
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+	@command -v npm >/dev/null || apt-get install -y -q nodejs npm
+	@mkdir -p $(PANEL_NODE) && { test -f $(PANEL_NODE)/package.json || echo '{"private": true}' > $(PANEL_NODE)/package.json; }
+	@test -d $(PANEL_NODE)/node_modules/playwright-core || npm install --prefix $(PANEL_NODE) --silent --no-audit --no-fund 'playwright-core@1.65'
+	@touch $@
+
 # A real redis-server for the federation tests, which start (and stop) their own on loopback.
 $(STAMPS)/redis: | $(STAMPS)
 	@command -v redis-server >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
@@ -186,7 +196,7 @@ build: components
 run: build $(STAMPS)/native
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/c-sdk $(STAMPS)/registry $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
+test: build fixtures $(STAMPS)/c-sdk $(STAMPS)/registry $(STAMPS)/panel $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
 	bash tests/run-all.sh
 
 bench: build fixtures

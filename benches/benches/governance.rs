@@ -91,6 +91,8 @@ fn record(i: u64) -> AuditRecord {
         fuel_used: 1234,
         peak_memory_bytes: 65536,
         output_bytes: 12,
+        grants: None,
+        limits: None,
     }
 }
 

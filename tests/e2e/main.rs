@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod alerts;
 mod api;
 mod federation;
 mod governance;
@@ -19,6 +20,7 @@ mod mcp;
 mod native;
 mod oci;
 mod openapi;
+mod panel;
 mod pins;
 mod sdk;
 

@@ -18,7 +18,8 @@
 //! #   tenant: "acme".into(), subject: "alice".into(), tool: "fs".into(), function: "f".into(),
 //! #   args_digest: "d".into(), arguments: None, allowed: true, reasons: vec![],
 //! #   policy_hash: "p".into(), backend: "wasm".into(), outcome: "ok".into(),
-//! #   violations: vec![], wall_time_us: 1, fuel_used: 1, peak_memory_bytes: 1, output_bytes: 1 };
+//! #   violations: vec![], wall_time_us: 1, fuel_used: 1, peak_memory_bytes: 1, output_bytes: 1,
+//! #   grants: None, limits: None };
 //! log.append(record);
 //! log.flush()?;
 //! let reader = AuditReader::open(&path)?;

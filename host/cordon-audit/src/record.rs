@@ -52,6 +52,12 @@ pub struct AuditRecord {
     pub peak_memory_bytes: u64,
     /// Bytes of output (stdout + stderr + the result).
     pub output_bytes: u64,
+    /// What an allowing decision granted the call (directories, env, hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<cordon_core::DecidedGrants>,
+    /// The limits an allowing decision set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<cordon_core::DecidedLimits>,
 }
 
 /// A record as stored: its place in the chain and the hashes that bind it there.

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ms);
 CREATE INDEX IF NOT EXISTS audit_tenant_time ON audit (tenant, time_ms);
+CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id);
 -- Where the chain starts after pruning: the last removed record's seq and hash.
 CREATE TABLE IF NOT EXISTS audit_anchor (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
@@ -253,8 +254,16 @@ pub struct Query {
     pub outcome: Option<String>,
     /// Only records at or after this time (ms since the epoch).
     pub since_ms: Option<u64>,
+    /// Only records before this time (ms since the epoch).
+    pub until_ms: Option<u64>,
     /// Only records after this seq.
     pub after_seq: Option<u64>,
+    /// Only records before this seq (to page backwards).
+    pub before_seq: Option<u64>,
+    /// Only this request's record(s).
+    pub request_id: Option<String>,
+    /// Only records of attempts to cross a boundary (with violations).
+    pub escapes_only: bool,
     /// The newest `limit` matching records (all when `None`), returned oldest first.
     pub limit: Option<u64>,
 }
@@ -278,8 +287,21 @@ pub(crate) fn query(conn: &Connection, q: &Query) -> Result<Vec<StoredRecord>, A
     if let Some(s) = q.since_ms {
         filter("time_ms >=", i64::try_from(s).unwrap_or(i64::MAX).into());
     }
+    if let Some(s) = q.until_ms {
+        filter("time_ms <", i64::try_from(s).unwrap_or(i64::MAX).into());
+    }
     if let Some(s) = q.after_seq {
         filter("seq >", i64::try_from(s).unwrap_or(i64::MAX).into());
+    }
+    if let Some(s) = q.before_seq {
+        filter("seq <", i64::try_from(s).unwrap_or(i64::MAX).into());
+    }
+    if let Some(r) = &q.request_id {
+        filter("request_id =", r.clone().into());
+    }
+    if q.escapes_only {
+        // Violations are serialised only when there are some.
+        sql.push_str(" AND instr(body, '\"violations\":[{') > 0");
     }
     sql.push_str(" ORDER BY seq DESC");
     if let Some(l) = q.limit {

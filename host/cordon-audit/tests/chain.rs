@@ -35,6 +35,8 @@ fn record(i: u64, tenant: &str, outcome: &str, time_ms: u64) -> AuditRecord {
         fuel_used: i * 10,
         peak_memory_bytes: 65536,
         output_bytes: 3,
+        grants: None,
+        limits: None,
     }
 }
 

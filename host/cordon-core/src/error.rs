@@ -49,6 +49,8 @@ pub enum ErrorCode {
     /// The tool changed its description or schemas since an admin approved it (a possible
     /// "rug pull"); it is held out of service until approved again.
     ToolChanged,
+    /// An admin took the tool out of service; it is held until unblocked.
+    ToolBlocked,
     /// Bytes fetched for a tool (from an OCI registry) do not hash to the digest that
     /// names them: tampered or corrupted on the way, and not used.
     DigestMismatch,
@@ -99,6 +101,7 @@ impl ErrorCode {
             ErrorCode::ProcessLimit => "process_limit",
             ErrorCode::CommandNotAllowed => "command_not_allowed",
             ErrorCode::ToolChanged => "tool_changed",
+            ErrorCode::ToolBlocked => "tool_blocked",
             ErrorCode::DigestMismatch => "digest_mismatch",
             ErrorCode::SignatureInvalid => "signature_invalid",
             ErrorCode::Cancelled => "cancelled",
@@ -128,6 +131,7 @@ impl ErrorCode {
             | ErrorCode::ReadOnly
             | ErrorCode::CommandNotAllowed
             | ErrorCode::ToolChanged
+            | ErrorCode::ToolBlocked
             | ErrorCode::DigestMismatch
             | ErrorCode::SignatureInvalid => ErrorClass::Refused,
             ErrorCode::FuelExhausted

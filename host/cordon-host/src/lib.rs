@@ -117,6 +117,8 @@ pub struct Host {
     manifests: PreparedManifests,
     options: HostOptions,
     native: NativeTiers,
+    /// Where escape attempts are reported beyond this host (`cordon serve` sets it).
+    alerts: std::sync::OnceLock<cordon_alerts::Alerts>,
 }
 
 impl Host {
@@ -135,6 +137,7 @@ impl Host {
             manifests: PreparedManifests::default(),
             native: NativeTiers::new(options.tiers.clone()),
             options,
+            alerts: std::sync::OnceLock::new(),
         }
     }
 
@@ -265,6 +268,10 @@ impl Host {
         audit.allowed = decision.allow;
         audit.reasons = decision.reasons.clone();
         audit.backend = decision.backend.to_string();
+        if decision.allow {
+            audit.grants = Some(decision.grants.clone());
+            audit.limits = Some(decision.limits);
+        }
 
         if !decision.allow {
             let backend = decision.backend;
@@ -342,6 +349,18 @@ impl Host {
         function: &str,
         limits: &Limits,
     ) -> bool {
+        self.verdict(principal, tool, function, limits).allow
+    }
+
+    /// The whole decision [`Host::permits`] looks at: allow, reasons, grants, limits and
+    /// backend (the panel's "verdict for a principal").
+    pub fn verdict(
+        &self,
+        principal: &Principal,
+        tool: &Tool,
+        function: &str,
+        limits: &Limits,
+    ) -> cordon_core::Decision {
         let requested = tool.manifest.grants_for(Grants::default());
         let no_arguments = Value::Object(serde_json::Map::new());
         self.decide(
@@ -353,7 +372,6 @@ impl Host {
             limits,
         )
         .decision
-        .allow
     }
 
     fn decide(
@@ -386,10 +404,39 @@ impl Host {
         })
     }
 
+    /// Sends escape attempts to `alerts` too (once; later calls are ignored).
+    pub fn alert_through(&self, alerts: cordon_alerts::Alerts) {
+        let _ = self.alerts.set(alerts);
+    }
+
     /// Counts a failed call's violations, records it, and hands the error back.
     fn finish_err(&self, mut audit: AuditRecord, e: CallError, received: Instant) -> CallError {
         for v in &e.violations {
             self.metrics.escape(v.kind);
+        }
+        if let (Some(alerts), false) = (self.alerts.get(), e.violations.is_empty()) {
+            let kinds: Vec<&str> = e.violations.iter().map(|v| v.kind.as_str()).collect();
+            alerts.raise(
+                cordon_alerts::AlertKind::EscapeAttempt,
+                format!(
+                    "{} by {}/{} in {}, refused with {}",
+                    kinds.join(", "),
+                    audit.tenant,
+                    audit.subject,
+                    audit.tool,
+                    e.code
+                ),
+                serde_json::json!({
+                    "tenant": audit.tenant,
+                    "subject": audit.subject,
+                    "tool": audit.tool,
+                    "function": audit.function,
+                    "request_id": audit.request_id,
+                    "trace_id": audit.trace_id,
+                    "code": e.code,
+                    "violations": e.violations,
+                }),
+            );
         }
         audit.outcome = e.code.as_str().to_owned();
         audit.violations = e.violations.clone();
@@ -419,9 +466,17 @@ impl Host {
         m.tool_calls
             .with_label_values(&[&audit.tool, &audit.tenant, &audit.backend, &audit.outcome])
             .inc();
+        let took = received.elapsed();
         m.tool_call_duration
             .with_label_values(&[&audit.tool, &audit.backend])
-            .observe(received.elapsed().as_secs_f64());
+            .observe(took.as_secs_f64());
+        m.live.record(
+            &audit.tenant,
+            &audit.tool,
+            &audit.backend,
+            audit.outcome != "ok",
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        );
         if audit.wall_time_us > 0 {
             m.fuel_consumed.observe(audit.fuel_used as f64);
             m.memory_peak.observe(audit.peak_memory_bytes as f64);
@@ -462,6 +517,8 @@ impl Host {
             fuel_used: 0,
             peak_memory_bytes: 0,
             output_bytes: 0,
+            grants: None,
+            limits: None,
         }
     }
 }

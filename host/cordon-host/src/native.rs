@@ -136,6 +136,8 @@ impl Host {
             fuel_used: 0,
             peak_memory_bytes: 0,
             output_bytes: 0,
+            grants: None,
+            limits: None,
         };
         let fail = |audit: AuditRecord, mut e: CallError, backend: &str| {
             e.receipt = Some(Receipt::nothing_ran(
@@ -191,6 +193,10 @@ impl Host {
         audit.allowed = decision.allow;
         audit.reasons = decision.reasons.clone();
         audit.backend = decision.backend.to_string();
+        if decision.allow {
+            audit.grants = Some(decision.grants.clone());
+            audit.limits = Some(decision.limits);
+        }
         if !decision.allow {
             let backend = decision.backend;
             return Err(fail(audit, crate::denial(decision), backend.as_str()));

@@ -32,6 +32,19 @@ pub struct Pin {
     pub approved_by: String,
     /// When, in milliseconds since the epoch.
     pub approved_at_ms: u64,
+    /// Set when an admin took the tool out of service (the panel's "block"): it stays
+    /// held, whatever it looks like, until unblocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Block>,
+}
+
+/// Who blocked a tool, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// The admin (`tenant/subject`).
+    pub by: String,
+    /// When, in milliseconds since the epoch.
+    pub at_ms: u64,
 }
 
 /// The pins of one host, kept in a file.
@@ -112,6 +125,13 @@ impl Pins {
         let digest = tool.digest();
         let mut pins = self.lock();
         match pins.get(name) {
+            Some(Pin {
+                blocked: Some(block),
+                ..
+            }) => Err(format!(
+                "tool {name:?} is blocked: {} took it out of service; it is held until unblocked (cordon tools unblock {name}, or the panel)",
+                block.by
+            )),
             Some(pin) if pin.surface != surface => Err(format!(
                 "tool {name:?} ({}) changed its description or schemas since {} approved version {}; it is held until an admin approves it again (cordon tools approve {name})",
                 tool.manifest.version, pin.approved_by, pin.version
@@ -145,6 +165,51 @@ impl Pins {
         pins.insert(tool.manifest.name.clone(), pin.clone());
         self.save(&pins)?;
         Ok(pin)
+    }
+
+    /// The error a call of the held tool `name` gets: `tool_blocked` when an admin blocked
+    /// it, else `tool_changed`, with `why`.
+    pub fn refusal(&self, name: &str, why: String) -> cordon_core::CallError {
+        let blocked = self.get(name).is_some_and(|p| p.blocked.is_some());
+        let code = if blocked {
+            cordon_core::ErrorCode::ToolBlocked
+        } else {
+            cordon_core::ErrorCode::ToolChanged
+        };
+        cordon_core::CallError::new(code, why)
+    }
+
+    /// Takes `tool` out of service (`blocked`) or back in (`!blocked`), by `who`; a
+    /// running server notices the pins file change and reloads its catalog.
+    ///
+    /// # Errors
+    ///
+    /// When the pins file cannot be written.
+    pub fn set_blocked(&self, tool: &Tool, blocked: bool, who: &str) -> Result<(), String> {
+        let mut pins = self.lock();
+        let pin = pins
+            .entry(tool.manifest.name.clone())
+            .or_insert_with(|| pin_of(tool, surface_hash(tool), who));
+        pin.blocked = blocked.then(|| Block {
+            by: who.to_owned(),
+            at_ms: now_ms(),
+        });
+        self.save(&pins)
+    }
+
+    /// Unblocks the tool named `name`, if it is pinned (a blocked tool is not in the
+    /// catalog, so it is known by name only).
+    ///
+    /// # Errors
+    ///
+    /// When it is not pinned, or the pins file cannot be written.
+    pub fn unblock(&self, name: &str) -> Result<(), String> {
+        let mut pins = self.lock();
+        let pin = pins
+            .get_mut(name)
+            .ok_or_else(|| format!("no pinned tool {name:?}"))?;
+        pin.blocked = None;
+        self.save(&pins)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pin>> {
@@ -182,5 +247,6 @@ fn pin_of(tool: &Tool, surface: String, who: &str) -> Pin {
         surface,
         approved_by: who.to_owned(),
         approved_at_ms: now_ms(),
+        blocked: None,
     }
 }

@@ -63,7 +63,10 @@ impl Runtime {
         let tool = catalog
             .get(call.tool)
             .ok_or_else(|| match catalog.held(call.tool) {
-                Some(why) => CallError::new(ErrorCode::ToolChanged, why.to_owned()),
+                Some(why) => match self.host.pins() {
+                    Some(pins) => pins.refusal(call.tool, why.to_owned()),
+                    None => CallError::new(ErrorCode::ToolChanged, why.to_owned()),
+                },
                 None => CallError::new(ErrorCode::NotFound, format!("no tool {:?}", call.tool)),
             })?;
         let mut arguments = std::borrow::Cow::Borrowed(call.arguments);

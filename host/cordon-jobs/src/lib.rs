@@ -19,7 +19,7 @@ mod worker;
 
 pub use memory::{InProcessQueue, QueueOptions};
 pub use watch::Finished;
-pub use worker::run_workers;
+pub use worker::{OnQuarantine, run_workers, run_workers_with};
 
 use async_trait::async_trait;
 use cordon_core::{CallError, ErrorCode, Principal, Receipt};

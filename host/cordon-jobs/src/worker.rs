@@ -24,10 +24,28 @@ where
     F: Fn(Claimed) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = JobOutcome> + Send + 'static,
 {
+    run_workers_with(queue, workers, run, Arc::new(|_, _| {}))
+}
+
+/// Told of each job a worker quarantines, with why (an operator should hear of it).
+pub type OnQuarantine = Arc<dyn Fn(&crate::JobId, &CallError) + Send + Sync>;
+
+/// [`run_workers`], telling `on_quarantine` of each job it quarantines.
+pub fn run_workers_with<F, Fut>(
+    queue: Arc<dyn JobQueue>,
+    workers: usize,
+    run: F,
+    on_quarantine: OnQuarantine,
+) -> JoinSet<()>
+where
+    F: Fn(Claimed) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = JobOutcome> + Send + 'static,
+{
     let mut set = JoinSet::new();
     for _ in 0..workers.max(1) {
         let queue = queue.clone();
         let run = run.clone();
+        let on_quarantine = on_quarantine.clone();
         set.spawn(async move {
             while let Some(claimed) = queue.claim().await {
                 let id = claimed.id.clone();
@@ -48,6 +66,9 @@ where
                         ))
                     }
                 };
+                if let JobOutcome::Quarantined(why) = &outcome {
+                    on_quarantine(&id, why);
+                }
                 store(queue.as_ref(), &id, outcome).await;
             }
         });

@@ -6,6 +6,10 @@
 //! store, outcomes from [`cordon_core::ErrorCode`] (plus `ok`), kinds from
 //! [`cordon_core::EscapeKind`].
 
+mod live;
+
+pub use live::{LiveStats, SeriesStats};
+
 use cordon_core::EscapeKind;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -16,6 +20,8 @@ use std::time::Duration;
 /// Every metric Cordon exports.
 pub struct Metrics {
     registry: Registry,
+    /// The last seconds of calls per tenant, tool and backend, for live views.
+    pub live: LiveStats,
     /// `cordon_tool_calls_total{tool,tenant,backend,outcome}`.
     pub tool_calls: IntCounterVec,
     /// `cordon_tool_call_duration_seconds{tool,backend}`: from the call's arrival at the
@@ -139,6 +145,7 @@ impl Metrics {
                 &["tenant", "reason"],
             ),
             registry,
+            live: LiveStats::default(),
         };
         for kind in EscapeKind::ALL {
             m.escape_attempts.with_label_values(&[kind.as_str()]);

@@ -130,7 +130,12 @@ pub struct Policy {
     current: RwLock<Arc<Current>>,
     dir: Option<PathBuf>,
     seen: Mutex<Option<Vec<(PathBuf, u64, SystemTime)>>>,
+    /// Told when a change on disk is rejected (`cordon serve` raises an alert).
+    on_rejected: std::sync::OnceLock<RejectedHook>,
 }
+
+/// What [`Policy::on_rejected`] calls with the rejection's message.
+type RejectedHook = Box<dyn Fn(&str) + Send + Sync>;
 
 struct Current {
     compiled: CompiledPolicy,
@@ -151,6 +156,7 @@ impl Policy {
             current: RwLock::new(Arc::new(Current::new(compiled))),
             dir: Some(dir.to_owned()),
             seen: Mutex::new(seen),
+            on_rejected: std::sync::OnceLock::new(),
         })
     }
 
@@ -165,6 +171,7 @@ impl Policy {
             current: RwLock::new(Arc::new(Current::new(compiled))),
             dir: None,
             seen: Mutex::new(None),
+            on_rejected: std::sync::OnceLock::new(),
         })
     }
 
@@ -269,9 +276,17 @@ impl Policy {
             }
             Err(e) => {
                 tracing::error!(error = %e, "policy change rejected; the previous policy stays in force");
+                if let Some(hook) = self.on_rejected.get() {
+                    hook(&e.to_string());
+                }
                 Reload::Rejected(e.to_string())
             }
         }
+    }
+
+    /// Calls `hook` with the message of every rejected change from now on (set once).
+    pub fn on_rejected(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.on_rejected.set(Box::new(hook));
     }
 
     /// Polls the policy directory every `every` on a background thread and reloads on

@@ -155,8 +155,8 @@ pub async fn audit(settings: &Settings, cmd: AuditCommand) -> Result<ExitCode> {
                     tool,
                     outcome,
                     since_ms,
-                    after_seq: None,
                     limit,
+                    ..Query::default()
                 })
                 .map_err(err)?;
             print(&records, json)?;

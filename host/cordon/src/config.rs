@@ -41,6 +41,17 @@ pub struct FileConfig {
     pub engine: EngineConfig,
     #[serde(default)]
     pub registry: RegistryConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`: where escape attempts, quarantines and rejected policy reloads are posted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// `[[alerts.webhooks]] url = "https://…", format = "json" | "slack"`.
+    #[serde(default)]
+    pub webhooks: Vec<cordon_alerts::Webhook>,
 }
 
 /// `[registry]`: pulling tools from OCI registries (`cordon tools add oci://…`).
@@ -161,6 +172,10 @@ pub struct ServeConfig {
     pub tenants: std::collections::HashMap<String, QuotaConfig>,
     /// OTLP/HTTP collector for traces, e.g. "http://127.0.0.1:4318".
     pub otlp_endpoint: Option<String>,
+    /// The operators' tenant: its admins see every tenant's calls, queues and escape
+    /// attempts (the panel, `/v1/audit?tenant=`). Other admins see their own tenant.
+    /// Default `local`, the tenant of this machine's own CLI.
+    pub operator_tenant: Option<String>,
 }
 
 /// One tenant's quota at the edge.

@@ -279,7 +279,7 @@ pub async fn run(settings: &Settings, args: RunArgs) -> Result<ExitCode> {
     // A catalog tool is served as approved, here as by the server.
     if let (Resolved::Tool(tool), Some(pins)) = (&resolved, host.pins()) {
         pins.check(tool)
-            .map_err(|why| CallError::new(ErrorCode::ToolChanged, why))?;
+            .map_err(|why| pins.refusal(&tool.manifest.name, why))?;
     }
     let limits = apply_flags(&args, resolved.limits(settings.file.limits()?))?;
     let RunArgs {

@@ -31,6 +31,20 @@ pub enum ToolsCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Take a tool out of service on this host: it is held (calls get `tool_blocked`) until
+    /// unblocked. A running `cordon serve` picks it up without a restart.
+    Block {
+        /// The tool's name.
+        name: String,
+        /// Catalog directory (default: --tools-dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Put a blocked tool back in service.
+    Unblock {
+        /// The tool's name.
+        name: String,
+    },
     /// Install a tool into the catalog, after admission policy accepts it, and approve it
     /// as it is. A running `cordon serve` picks it up without a restart.
     ///
@@ -175,6 +189,22 @@ pub async fn tools(settings: &Settings, cmd: ToolsCommand) -> Result<ExitCode> {
             reference,
             sign,
         } => push(settings, executor, &source, &reference, sign.as_deref()).await?,
+        ToolsCommand::Block { name, dir } => {
+            let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
+            let manifest = catalog.join(&name).join("tool.toml");
+            let tool = cordon_wasm::catalog::load_tool(executor, &manifest, &admit)
+                .map_err(crate::run::wasm_error)?;
+            let pins = host.pins().context("this host does not pin tools")?;
+            pins.set_blocked(&tool, true, &approver(settings))
+                .map_err(anyhow::Error::msg)?;
+            println!("blocked {name}: held until `cordon tools unblock {name}`");
+        }
+        ToolsCommand::Unblock { name } => {
+            let pins = host.pins().context("this host does not pin tools")?;
+            pins.unblock(&name)
+                .map_err(|e| CallError::new(ErrorCode::NotFound, e))?;
+            println!("unblocked {name}");
+        }
         ToolsCommand::Approve { name, dir } => {
             let catalog = dir.unwrap_or_else(|| settings.tools_dir.clone());
             let manifest = catalog.join(&name).join("tool.toml");

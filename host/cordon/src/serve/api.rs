@@ -2,7 +2,7 @@
 //! contract `/v1/openapi.json` publishes; schemathesis checks the server against it.
 
 use super::AppState;
-use super::auth::{Caller, limited_response, require_admin};
+use super::auth::{Caller, limited_response};
 use super::edge::RequestContext;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::tools::function_json;
@@ -48,14 +48,16 @@ pub const ROUTES: &[&str] = &[
     paths(
         healthz, readyz, list_tools, describe_tool, call_tool, submit_job, job_status, read_audit,
         super::fleet::list_hosts, super::fleet::list_quarantine, super::fleet::release,
-        super::fleet::discard,
+        super::fleet::discard, super::panel::whoami, super::panel::verdict, super::admin::block_tool,
+        super::admin::unblock_tool, super::admin::list_tokens, super::admin::revoke_token,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     tags(
         (name = "tools", description = "The catalog and synchronous calls"),
         (name = "jobs", description = "Asynchronous calls"),
-        (name = "audit", description = "The audit log (admins)"),
+        (name = "audit", description = "The audit log: a tenant's own records, every tenant's for operators"),
+        (name = "panel", description = "What the web operations panel needs"),
         (name = "federation", description = "Hosts and quarantined jobs (admins)"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -525,6 +527,19 @@ pub async fn job_status(
 pub struct AuditQuery {
     /// Only this tool.
     tool: Option<String>,
+    /// Operators only: this tenant's records, or every tenant's with `*` (default: the
+    /// caller's own). Anyone else naming another tenant gets `bad_request`.
+    tenant: Option<String>,
+    /// Only records before this time (ms since the epoch).
+    #[param(minimum = 0)]
+    until_ms: Option<i64>,
+    /// Only records before this seq (to page backwards).
+    #[param(minimum = 0)]
+    before_seq: Option<i64>,
+    /// Only this request's record.
+    request_id: Option<String>,
+    /// Only attempts to cross a boundary (records with violations).
+    escapes: Option<bool>,
     /// Only this outcome (`ok`, `policy_denied`, ...).
     outcome: Option<String>,
     /// Only records at or after this time (ms since the epoch).
@@ -546,15 +561,14 @@ pub struct AuditPage {
     records: Vec<Value>,
 }
 
-/// Reads the caller's tenant's audit records. Admins only; an admin reads their own
-/// tenant, never another's.
+/// Reads audit records: the caller's tenant's, or for an operator (an admin of the
+/// operator tenant) any tenant's.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = [])),
     params(AuditQuery),
     responses(
         (status = 200, description = "The records", body = AuditPage),
         (status = 400, description = "Malformed query", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
         (status = 429, description = "Over the tenant's rate", body = ErrorBody),
         (status = 500, description = "The audit log could not be read", body = ErrorBody),
     ))]
@@ -564,7 +578,17 @@ pub async fn read_audit(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    require_admin(&principal, "reading the audit log")?;
+    let tenant = match q.tenant.as_deref() {
+        None => Some(principal.tenant.clone()),
+        Some(t) if t == principal.tenant => Some(principal.tenant.clone()),
+        Some(t) if state.is_operator(&principal) => (t != "*").then(|| t.to_owned()),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "tenant: only operators (admins of the operator tenant) read other tenants' records",
+            ));
+        }
+    };
     let non_negative = |name: &str, v: Option<i64>| {
         v.map(u64::try_from)
             .transpose()
@@ -572,6 +596,8 @@ pub async fn read_audit(
     };
     let since_ms = non_negative("since_ms", q.since_ms)?;
     let after_seq = non_negative("after_seq", q.after_seq)?;
+    let until_ms = non_negative("until_ms", q.until_ms)?;
+    let before_seq = non_negative("before_seq", q.before_seq)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::new(
@@ -580,11 +606,15 @@ pub async fn read_audit(
         ));
     }
     let query = cordon_audit::Query {
-        tenant: Some(principal.tenant),
+        tenant,
         tool: q.tool,
         outcome: q.outcome,
         since_ms,
+        until_ms,
         after_seq,
+        before_seq,
+        request_id: q.request_id,
+        escapes_only: q.escapes.unwrap_or(false),
         limit: Some(limit),
     };
     let path = state.audit_path.clone();

@@ -85,6 +85,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::ReadOnly
         | ErrorCode::CommandNotAllowed
         | ErrorCode::ToolChanged
+        | ErrorCode::ToolBlocked
         | ErrorCode::DigestMismatch
         | ErrorCode::SignatureInvalid => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,

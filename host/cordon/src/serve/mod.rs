@@ -11,11 +11,13 @@
 //! Every `/v1` route and `/mcp` require a bearer token, unless started with `--no-auth` on
 //! loopback. Off loopback, TLS is required.
 
+mod admin;
 mod api;
 mod auth;
 mod edge;
 mod error;
 mod fleet;
+mod panel;
 mod quota;
 mod tls;
 
@@ -79,6 +81,15 @@ pub struct AppState {
     max_body: usize,
     /// Set on SIGTERM/SIGINT: new requests get 503 while those in flight finish.
     draining: AtomicBool,
+    /// Admins of this tenant see every tenant (`[serve] operator_tenant`).
+    operator_tenant: String,
+}
+
+impl AppState {
+    /// Whether `p` sees every tenant: an admin of the operator tenant.
+    pub(crate) fn is_operator(&self, p: &Principal) -> bool {
+        p.tenant == self.operator_tenant && panel::is_admin(p)
+    }
 }
 
 /// Who may reach `/mcp`: the `Host` names and browser `Origin`s accepted.
@@ -110,6 +121,10 @@ fn app(state: Arc<AppState>, access: McpAccess, shutdown: &CancellationToken) ->
             auth::mcp_caller,
         ));
     Router::new()
+        .route("/", get(panel::index))
+        .route("/panel/{file}", get(panel::file))
+        .route("/v1/whoami", get(panel::whoami))
+        .route("/v1/events", get(panel::events))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(metrics))
@@ -117,6 +132,16 @@ fn app(state: Arc<AppState>, access: McpAccess, shutdown: &CancellationToken) ->
         .route("/v1/tools", get(api::list_tools))
         .route("/v1/tools/{name}", get(api::describe_tool))
         .route("/v1/tools/{name}/call", post(api::call_tool))
+        .route("/v1/tools/{name}/verdict", get(panel::verdict))
+        .route(
+            "/v1/tools/{name}/block",
+            post(admin::block_tool).delete(admin::unblock_tool),
+        )
+        .route("/v1/tokens", get(admin::list_tokens))
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(admin::revoke_token),
+        )
         .route("/v1/jobs", post(api::submit_job))
         .route("/v1/jobs/{id}", get(api::job_status))
         .route("/v1/audit", get(api::read_audit))
@@ -139,48 +164,65 @@ async fn metrics(State(state): State<Arc<AppState>>) -> String {
 }
 
 /// Runs claimed jobs through the same call path as synchronous calls.
-fn start_workers(state: &Arc<AppState>, workers: usize) -> tokio::task::JoinSet<()> {
+fn start_workers(
+    state: &Arc<AppState>,
+    workers: usize,
+    alerts: cordon_alerts::Alerts,
+) -> tokio::task::JoinSet<()> {
     let runtime = state.runtime.clone();
     let fleet = state.fleet.clone();
-    cordon_jobs::run_workers(state.jobs.clone(), workers, move |claimed| {
-        let runtime = runtime.clone();
-        let fleet = fleet.clone();
-        async move {
-            fleet.running.fetch_add(1, Ordering::Relaxed);
-            let spec = &claimed.spec;
-            let result = runtime
-                .call_tool(ToolCall {
-                    principal: &spec.principal,
-                    tool: &spec.tool,
-                    function: spec.function.as_deref(),
-                    arguments: &spec.args,
-                    trace_id: spec.trace_id.clone(),
-                    cancel: None,
-                    request_id: None,
-                })
-                .await;
-            fleet.running.fetch_sub(1, Ordering::Relaxed);
-            // A shared queue acknowledges the job once its outcome is stored, and nothing
-            // may be acknowledged that the audit log does not hold: wait for the commit.
-            if fleet.federation.is_some() {
-                let host = runtime.clone();
-                let committed = tokio::task::spawn_blocking(move || host.host.flush_audit()).await;
-                if !matches!(committed, Ok(Ok(()))) {
-                    return JobOutcome::Failed(CallError::new(
-                        ErrorCode::Unavailable,
-                        "the audit log could not commit this call's record; the outcome is withheld",
-                    ));
+    let on_quarantine: cordon_jobs::OnQuarantine = Arc::new(move |id, why| {
+        alerts.raise(
+            cordon_alerts::AlertKind::Quarantine,
+            format!("job {id} quarantined: {}", why.code),
+            serde_json::json!({ "job": id.as_str(), "code": why.code, "message": why.message, "violations": why.violations }),
+        );
+    });
+    cordon_jobs::run_workers_with(
+        state.jobs.clone(),
+        workers,
+        move |claimed| {
+            let runtime = runtime.clone();
+            let fleet = fleet.clone();
+            async move {
+                fleet.running.fetch_add(1, Ordering::Relaxed);
+                let spec = &claimed.spec;
+                let result = runtime
+                    .call_tool(ToolCall {
+                        principal: &spec.principal,
+                        tool: &spec.tool,
+                        function: spec.function.as_deref(),
+                        arguments: &spec.args,
+                        trace_id: spec.trace_id.clone(),
+                        cancel: None,
+                        request_id: None,
+                    })
+                    .await;
+                fleet.running.fetch_sub(1, Ordering::Relaxed);
+                // A shared queue acknowledges the job once its outcome is stored, and nothing
+                // may be acknowledged that the audit log does not hold: wait for the commit.
+                if fleet.federation.is_some() {
+                    let host = runtime.clone();
+                    let committed =
+                        tokio::task::spawn_blocking(move || host.host.flush_audit()).await;
+                    if !matches!(committed, Ok(Ok(()))) {
+                        return JobOutcome::Failed(CallError::new(
+                            ErrorCode::Unavailable,
+                            "the audit log could not commit this call's record; the outcome is withheld",
+                        ));
+                    }
+                }
+                match result {
+                    Ok(out) => JobOutcome::Succeeded {
+                        value: out.value,
+                        receipt: out.receipt,
+                    },
+                    Err(e) => JobOutcome::Failed(e),
                 }
             }
-            match result {
-                Ok(out) => JobOutcome::Succeeded {
-                    value: out.value,
-                    receipt: out.receipt,
-                },
-                Err(e) => JobOutcome::Failed(e),
-            }
-        }
-    })
+        },
+        on_quarantine,
+    )
 }
 
 fn refuse(message: String) -> anyhow::Error {
@@ -235,6 +277,23 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
 
     let runtime = settings.runtime()?;
     let metrics = runtime.host.metrics().clone();
+    let federation = &settings.file.federation;
+    let host_id =
+        (args.host_id.or_else(|| federation.host_id.clone())).unwrap_or_else(default_host_id);
+    let alerts = cordon_alerts::Alerts::start(
+        host_id.clone(),
+        settings.file.alerts.webhooks.clone(),
+        cordon_alerts::Delivery::default(),
+    );
+    runtime.host.alert_through(alerts.clone());
+    let policy_alerts = alerts.clone();
+    runtime.host.policy().on_rejected(move |why| {
+        policy_alerts.raise(
+            cordon_alerts::AlertKind::PolicyReloadFailed,
+            "a policy change was rejected; the previous policy stays in force",
+            serde_json::json!({ "error": why }),
+        );
+    });
     let tokens = TokenStore::open(&settings.identity_path())
         .map_err(|e| CallError::new(e.code(), e.to_string()))?;
     let anonymous = args
@@ -245,9 +304,6 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let federation = &settings.file.federation;
-    let host_id =
-        (args.host_id.or_else(|| federation.host_id.clone())).unwrap_or_else(default_host_id);
     let queue_options = QueueOptions {
         max_queued_per_tenant: config.quota.queued_jobs as usize,
         tenant_max_queued: (config.tenants.iter())
@@ -308,6 +364,10 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         audit_path: settings.audit_path(),
         max_body,
         draining: AtomicBool::new(false),
+        operator_tenant: config
+            .operator_tenant
+            .clone()
+            .unwrap_or_else(|| "local".to_owned()),
     });
     let access = mcp_access(config, local, scheme);
 
@@ -334,7 +394,7 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             state.fleet.id, workers
         );
     }
-    let workers = start_workers(&state, workers);
+    let workers = start_workers(&state, workers, alerts);
     let shutdown = CancellationToken::new();
     let announcing = CancellationToken::new();
     state
