@@ -19,7 +19,7 @@ FIXTURES := hostile net sockets types trivial
 
 
 .PHONY: rootfs vm-image
-.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native soak lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-interpreters  print(1+1) through the server vs a python3 process"
 	@echo "make bench-jobs  jobs/s through one Redis with three hosts, and the Redis path's latency"
 	@echo "make bench-native  /bin/true and python3 through the native tiers vs bare bwrap and a bare process"
+	@echo "make soak        1,000 mixed calls/s for 10 minutes: errors, p50/p99, server RSS"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 
 # --- installing what is missing -------------------------------------------------------
@@ -218,6 +219,10 @@ bench-jobs: build fixtures $(STAMPS)/redis
 # Native tiers against bare bwrap and a bare process (BENCHMARKS.md).
 bench-native: build fixtures $(STAMPS)/native rootfs vm-image
 	$(CARGO) bench -p cordon-benches --bench native
+
+# 1,000 calls/s for 10 minutes, benign and hostile mixed: errors, p50/p99, server RSS.
+soak: build fixtures
+	bash scripts/soak.sh
 
 lint:
 	$(CARGO) fmt --all --check

@@ -60,6 +60,34 @@ fn the_panel_logs_in_watches_calls_filters_opens_a_refusal_and_releases_a_job() 
     seed_audit(&env);
     let server = serve(&env, &tools_dir());
     let operator = create_token(&env, "local", "admin");
+    // The token the browser revokes.
+    let out = env
+        .cordon()
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "local",
+            "--role",
+            "developer",
+            "--subject",
+            "victim",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let victim = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let (status, _) = http(&server.addr, "GET", "/v1/tools", None, Some(&victim));
+    assert_eq!(status, 200);
 
     // What the browser will look for: a refused call and a quarantined job.
     let refused = json!({"function": "read-file", "arguments": {"path": "../../etc/passwd"}});
@@ -128,11 +156,18 @@ fn the_panel_logs_in_watches_calls_filters_opens_a_refusal_and_releases_a_job() 
         "{report}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    println!("panel.mjs: {report}");
     let paint = report["first_contentful_paint_ms"].as_f64().unwrap();
     assert!(
         paint < 1000.0,
         "first paint {paint} ms with {RECORDS} audit records"
     );
+    // The revocation went through: the victim's token no longer opens anything.
+    let (status, _) = http(&server.addr, "GET", "/v1/tools", None, Some(&victim));
+    assert_eq!(status, 401, "the token revoked in the browser still works");
+    // The block and unblock did too: fs is served again.
+    let (_, tools) = http(&server.addr, "GET", "/v1/tools", None, Some(&operator));
+    assert!(tools.to_string().contains("\"fs\""), "{tools}");
     // The release went through the API: the job left the quarantine.
     let (_, v) = http(&server.addr, "GET", "/v1/quarantine", None, Some(&operator));
     assert!(

@@ -1,9 +1,11 @@
 // Drives the operations panel of `cordon serve` in headless Chromium with playwright-core,
 // the way an operator uses it: log in, watch live throughput, find a refused call and its
-// detail, release a quarantined job.
+// detail, release a quarantined job, revoke a token, block a tool from the Escapes view and
+// unblock it from the Catalog.
 //
-// The end-to-end harness starts the server, creates a path_escape refusal and a
-// quarantined job, then runs `node tests/panel/panel.mjs` with:
+// The end-to-end harness starts the server, creates a path_escape refusal (tool fs), a
+// quarantined job and a token for subject `victim` in tenant `local` (which it checks gets
+// 401 afterwards), then runs `node tests/panel/panel.mjs` with:
 //   CORDON_URL       the server, e.g. http://127.0.0.1:PORT
 //   CORDON_TOKEN     an admin token
 //   PLAYWRIGHT_CORE  a directory whose node_modules holds playwright-core
@@ -98,6 +100,26 @@ async function callTool() {
   return res.status;
 }
 
+/** The names `GET /v1/tools` lists for the token, from outside the browser. */
+async function listedTools() {
+  const res = await fetch(`${base}/v1/tools`, { headers: { Authorization: `Bearer ${token}` } });
+  const body = await res.json().catch(() => null);
+  assert(res.ok, `GET /v1/tools answered ${res.status}`);
+  return (body?.tools ?? []).map((t) => t.name);
+}
+
+/** Polls `GET /v1/tools` until `name` is listed (or not), for at most 5 s; answers the ms it took. */
+async function untilListed(name, listed) {
+  const started = Date.now();
+  for (;;) {
+    const names = await listedTools();
+    if (names.includes(name) === listed) return Date.now() - started;
+    assert(Date.now() - started < 5_000,
+      `${name} is ${listed ? "still not" : "still"} listed by GET /v1/tools after 5 s (${names.join(", ")})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Waits until the table's latest load has finished (the panel sets aria-busy while loading). */
 async function settled(selector) {
   await page.waitForFunction(
@@ -117,6 +139,12 @@ try {
   page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
   page.on("pageerror", (e) => pageErrors.push(String(e?.message ?? e)));
+  // The panel confirms destructive actions with confirm(): accept, and keep what it asked.
+  const dialogs = [];
+  page.on("dialog", (d) => {
+    dialogs.push({ type: d.type(), message: d.message() });
+    d.accept().catch(() => {});
+  });
 
   await step(1, "open", async () => {
     const res = await page.goto(`${base}/`, { waitUntil: "load" });
@@ -239,6 +267,80 @@ try {
     const after = await page.locator(rows).count();
     const status = (await page.textContent("#quarantine-status")).trim();
     return { job_id: jobId, rows_before: before, rows_after: after, status };
+  });
+
+  await step(6, "tokens", async () => {
+    await page.click('nav [data-view="tokens"]');
+    await page.waitForSelector("#view-tokens:not([hidden])");
+    await settled("#tokens-table");
+    const tokens = await page.$$eval("#tokens-table tbody tr[data-token-id]", (rows) => rows.map((r) => ({
+      id: r.dataset.tokenId,
+      subject: r.querySelector('[data-col="subject"]')?.textContent.trim(),
+      revocable: !!r.querySelector("button.revoke"),
+    })));
+    const victim = tokens.find((t) => t.subject === "victim" && t.revocable);
+    assert(victim, `no live token for subject victim among ${JSON.stringify(tokens)}`);
+    const row = `#tokens-table tbody tr[data-token-id="${victim.id}"]`;
+    const asked = dialogs.length;
+    await page.click(`${row} button.revoke`);
+    await page.waitForFunction(
+      () => /\brevoked\b/i.test(document.querySelector("#tokens-status")?.textContent ?? ""),
+      null,
+      { timeout: WAIT_MS },
+    );
+    const status = (await page.textContent("#tokens-status")).trim();
+    assert(!/failed/i.test(status), `the revocation failed: ${status}`);
+    assert(dialogs.length === asked + 1 && dialogs[asked].type === "confirm", "the panel revoked without asking to confirm");
+    await page.waitForFunction(
+      (sel) => {
+        const r = document.querySelector(sel);
+        return document.querySelector("#tokens-table").getAttribute("aria-busy") === "false" && r &&
+          !!r.querySelector('[data-col="revoked"] time') && !r.querySelector("button.revoke");
+      },
+      row,
+      { timeout: WAIT_MS, polling: 50 },
+    );
+    const revoked = (await page.textContent(`${row} [data-col="revoked"]`)).trim();
+    return { token_id: victim.id, tokens: tokens.length, revoked, status, confirm: dialogs[asked].message };
+  });
+
+  await step(7, "block-unblock", async () => {
+    await page.click('nav [data-view="escapes"]');
+    await page.waitForSelector("#view-escapes:not([hidden])");
+    await settled("#escapes-table");
+    const first = "#escapes-table tbody tr[data-seq] >> nth=0";
+    const tool = (await page.textContent(`${first} >> [data-col="tool"]`)).trim();
+    assert(tool === "fs", `the newest escape attempt's tool is ${JSON.stringify(tool)}, not fs`);
+    assert((await listedTools()).includes(tool), `${tool} is not listed before blocking it`);
+    const asked = dialogs.length;
+    await page.click(`${first} >> button.block`);
+    await page.waitForFunction(
+      () => /\bblocked\b/i.test(document.querySelector("#escapes-status")?.textContent ?? ""),
+      null,
+      { timeout: WAIT_MS },
+    );
+    const blockedStatus = (await page.textContent("#escapes-status")).trim();
+    assert(!/failed/i.test(blockedStatus), `the block failed: ${blockedStatus}`);
+    assert(dialogs.length === asked + 1 && dialogs[asked].type === "confirm", "the panel blocked without asking to confirm");
+    assert(await page.isHidden("#call-detail"), "clicking the row's block button also opened the call detail");
+    const goneMs = await untilListed(tool, false);
+
+    await page.click('nav [data-view="catalog"]');
+    await page.waitForSelector("#view-catalog:not([hidden])");
+    await page.waitForSelector("#unblock-form:not([hidden])");
+    await page.fill("#unblock-name", tool);
+    await page.click("#unblock");
+    await page.waitForFunction(
+      () => /\bunblocked\b/i.test(document.querySelector("#catalog-status")?.textContent ?? ""),
+      null,
+      { timeout: WAIT_MS },
+    );
+    const unblockedStatus = (await page.textContent("#catalog-status")).trim();
+    assert(!/failed/i.test(unblockedStatus), `the unblock failed: ${unblockedStatus}`);
+    const backMs = await untilListed(tool, true);
+    // The panel reloads its list after the action: the tool is back in it too.
+    await page.waitForSelector(`#tool-list button[data-tool="${tool}"]`, { timeout: WAIT_MS });
+    return { tool, blocked_status: blockedStatus, gone_after_ms: goneMs, unblocked_status: unblockedStatus, back_after_ms: backMs };
   });
 
   current = "page errors";

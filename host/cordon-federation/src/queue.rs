@@ -129,7 +129,11 @@ impl RedisQueue {
         };
         if let Ok(at) = submitted_ms.parse::<u64>() {
             let waited = now_ms().saturating_sub(at);
-            self.metrics.job_age.observe(waited as f64 / 1000.0);
+            self.metrics.job_started(
+                spec.priority.as_str(),
+                &spec.principal.tenant,
+                std::time::Duration::from_millis(waited),
+            );
         }
         lock(&self.leases).insert(id.clone(), Lease { stream, entry });
         Some(Claimed {

@@ -260,8 +260,11 @@ impl JobQueue for InProcessQueue {
                             .queue_depth
                             .with_label_values(&[entry.spec.priority.as_str(), tenant])
                             .dec();
-                        let waited = entry.enqueued.elapsed().as_secs_f64();
-                        self.metrics.job_age.observe(waited);
+                        self.metrics.job_started(
+                            entry.spec.priority.as_str(),
+                            tenant,
+                            entry.enqueued.elapsed(),
+                        );
                         entry.job.status = JobStatus::Running;
                         entry.job.started_ms = Some(now_ms());
                         entry.job.host = Some(self.options.host.clone());

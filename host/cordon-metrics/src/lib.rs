@@ -8,7 +8,7 @@
 
 mod live;
 
-pub use live::{LiveStats, SeriesStats};
+pub use live::{LiveStats, SeriesStats, WaitStats};
 
 use cordon_core::EscapeKind;
 use prometheus::{
@@ -37,8 +37,9 @@ pub struct Metrics {
     pub instances_active: IntGauge,
     /// `cordon_queue_depth{priority,tenant}`: jobs waiting.
     pub queue_depth: IntGaugeVec,
-    /// `cordon_job_age_seconds`: how long a job waited in the queue before it started.
-    pub job_age: Histogram,
+    /// `cordon_job_age_seconds{priority,tenant}`: how long a job waited in the queue
+    /// before it started ([`Metrics::job_started`]).
+    pub job_age: HistogramVec,
     /// `cordon_fuel_consumed`: fuel per call that ran.
     pub fuel_consumed: Histogram,
     /// `cordon_memory_peak_bytes`: peak linear memory per call that ran.
@@ -111,13 +112,14 @@ impl Metrics {
                 "Jobs waiting in the queue, by priority and tenant.",
                 &["priority", "tenant"],
             ),
-            job_age: histogram(
+            job_age: histogram_vec(
                 &registry,
                 HistogramOpts::new(
                     "cordon_job_age_seconds",
-                    "How long a job waited in the queue before a worker started it.",
+                    "How long a job waited in the queue before a worker started it, by priority and tenant.",
                 )
                 .buckets(seconds(1e-4, 14)),
+                &["priority", "tenant"],
             ),
             fuel_consumed: histogram(
                 &registry,
@@ -168,6 +170,14 @@ impl Metrics {
         let result = if allowed { "allow" } else { "deny" };
         self.policy_decisions.with_label_values(&[result]).inc();
         self.policy_eval_duration.observe(took.as_secs_f64());
+    }
+
+    /// A job of `priority` and `tenant` started after waiting `waited`.
+    pub fn job_started(&self, priority: &str, tenant: &str, waited: Duration) {
+        self.job_age
+            .with_label_values(&[priority, tenant])
+            .observe(waited.as_secs_f64());
+        self.live.record_wait(priority, tenant, waited);
     }
 
     /// An instance is running until the returned guard is dropped (a cancelled call drops

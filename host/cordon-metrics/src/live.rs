@@ -40,10 +40,28 @@ pub struct SeriesStats {
 /// One second's calls, keyed by (tenant, tool, backend).
 type Second = HashMap<(String, String, String), Series>;
 
+/// One second's job starts, keyed by (priority, tenant): (started, longest wait in ms).
+type Waits = HashMap<(String, String), (u64, u64)>;
+
 /// Per-second buckets of calls, keyed by (tenant, tool, backend).
 #[derive(Default)]
 pub struct LiveStats {
     seconds: Mutex<HashMap<u64, Second>>,
+    /// Per second, per (priority, tenant): jobs started and the longest any had waited, ms.
+    waits: Mutex<HashMap<u64, Waits>>,
+}
+
+/// Jobs of one (priority, tenant) that started during one second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitStats {
+    /// The priority.
+    pub priority: String,
+    /// The tenant.
+    pub tenant: String,
+    /// Jobs started.
+    pub started: u64,
+    /// The longest any of them had waited, ms.
+    pub max_wait_ms: u64,
 }
 
 fn now_s() -> u64 {
@@ -75,6 +93,41 @@ impl LiveStats {
                 *kept = latency_us;
             }
         }
+    }
+
+    /// Counts one job that started after waiting `waited`.
+    pub fn record_wait(&self, priority: &str, tenant: &str, waited: std::time::Duration) {
+        let second = now_s();
+        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        waits.retain(|s, _| s + KEPT > second);
+        let w = waits
+            .entry(second)
+            .or_default()
+            .entry((priority.to_owned(), tenant.to_owned()))
+            .or_default();
+        w.0 += 1;
+        w.1 =
+            w.1.max(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    /// Jobs started in the last complete second, of `tenant` (all when `None`).
+    pub fn last_second_waits(&self, tenant: Option<&str>) -> Vec<WaitStats> {
+        let second = now_s().saturating_sub(1);
+        let waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<WaitStats> = waits
+            .get(&second)
+            .into_iter()
+            .flatten()
+            .filter(|((_, t), _)| tenant.is_none_or(|want| want == t))
+            .map(|((priority, tenant), (started, max))| WaitStats {
+                priority: priority.clone(),
+                tenant: tenant.clone(),
+                started: *started,
+                max_wait_ms: *max,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.priority, &a.tenant).cmp(&(&b.priority, &b.tenant)));
+        out
     }
 
     /// The last complete second's calls, for `tenant` (all tenants when `None`), merged

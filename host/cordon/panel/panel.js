@@ -1,5 +1,6 @@
 // Cordon operations panel: live throughput and latency, audit records, escape attempts,
-// quarantined jobs and the tool catalog, over the HTTP API of `cordon serve`.
+// quarantined jobs, the tool catalog (with blocking, for operators) and API tokens (for
+// admins), over the HTTP API of `cordon serve`.
 //
 // No framework and no build step: this file is served as-is at /panel/panel.js. Every
 // value that came from the server reaches the DOM through text nodes (`h`, `textContent`),
@@ -8,7 +9,7 @@
 /** The server's root: this file is `<root>/panel/panel.js`, so a proxy prefix still works. */
 const ROOT = new URL("../", import.meta.url);
 const TOKEN_KEY = "cordon.panel.token";
-const VIEWS = ["live", "calls", "escapes", "quarantine", "catalog"];
+const VIEWS = ["live", "calls", "escapes", "quarantine", "catalog", "tokens"];
 /** Audit pages never ask for more than this: first paint stays fast on a large log. */
 const PAGE = 100;
 const WINDOW_MS = 120_000;
@@ -156,7 +157,7 @@ const state = {
   calls: { cursor: null, stack: [], filters: null, loaded: false },
   /** Records on screen (calls and escapes), by seq, for the detail panel. */
   records: new Map(),
-  gen: { calls: 0, escapes: 0, quarantine: 0, tools: 0, tool: 0, verdict: 0, hosts: 0 },
+  gen: { calls: 0, escapes: 0, quarantine: 0, tools: 0, tool: 0, verdict: 0, hosts: 0, tokens: 0 },
   tool: null,
 };
 
@@ -234,6 +235,27 @@ const errorBox = (e) => {
   return el;
 };
 
+/** An action's outcome in a status line (`#tokens-status`, `#catalog-status`, …). */
+function setStatus(el, text) {
+  delete el.dataset.state;
+  el.textContent = text;
+}
+/** A failed action in its status line: what failed, the error's code, message and request id. */
+function setStatusError(el, what, e) {
+  if (ignorable(e) || e?.expired) return;
+  if (!(e instanceof ApiError)) console.error(e);
+  el.dataset.state = "error";
+  fill(el,
+    `${what} failed: `,
+    h("span", { class: "code" }, e instanceof ApiError ? e.code : "panel_error"),
+    " ",
+    e?.message ?? String(e),
+    e?.requestId ? ` (request ${e.requestId})` : null,
+  );
+}
+const isOperator = () => state.who?.operator === true;
+const escapeCols = () => (isOperator() ? 6 : 5);
+
 // ---------------------------------------------------------------------------------------
 // Session
 
@@ -255,6 +277,9 @@ function enter(who) {
   clearError($("#login-error"));
   $("#app").hidden = false;
   $("#filter-tenant-field").hidden = !who.admin;
+  // What the server would refuse anyway is not offered: tokens to admins, blocking to operators.
+  $('nav [data-view="tokens"]').hidden = !who.admin;
+  for (const el of $$(".operator-only")) el.hidden = who.operator !== true;
   $("#verdict-tenant").placeholder = who.tenant;
   $("#verdict-subject").placeholder = who.subject ?? "";
   $("#verdict-roles").placeholder = roles.join(",");
@@ -309,17 +334,23 @@ function resetViews() {
   drawCharts();
   fill($("#live-summary"));
   $("#live-status").textContent = "not connected";
-  setRows($("#queue-table"), [], "No data yet.", 4);
+  setRows($("#queue-table"), [], "No data yet.", 5);
   setRows($("#hosts-table"), [], "Not loaded yet.", 8);
   setRows($("#calls-table"), [], "Not loaded yet.", 9);
   setRows($("#escapes-table"), [], "Not loaded yet.", 5);
   setRows($("#quarantine-table"), [], "Not loaded yet.", 8);
+  setRows($("#tokens-table"), [], "Not loaded yet.", 8);
+  $('nav [data-view="tokens"]').hidden = true;
+  for (const el of $$(".operator-only")) el.hidden = true;
+  $("#unblock-name").value = "";
   fill($("#tool-list"), h("li", { class: "empty" }, "Not loaded yet."));
   fill($("#tool-detail"), h("p", { class: "hint" }, "Pick a tool."));
   fill($("#tool-functions"));
   $("#verdict-form").hidden = true;
   fill($("#verdict"));
-  for (const id of ["calls-status", "escapes-status", "quarantine-status"]) $(`#${id}`).textContent = "";
+  for (const id of ["calls-status", "escapes-status", "quarantine-status", "tokens-status", "catalog-status"]) {
+    setStatus($(`#${id}`), "");
+  }
   for (const el of $$("#app .error")) clearError(el);
   $("#calls-filter").reset();
   $("#calls-newer").disabled = true;
@@ -338,6 +369,7 @@ function viewFromHash() {
 function show(view) {
   if (!state.token) return;
   if (!VIEWS.includes(view)) view = "live";
+  if (view === "tokens" && !state.who?.admin) view = "live";
   const before = state.view;
   state.view = view;
   for (const v of VIEWS) $(`#view-${v}`).hidden = v !== view;
@@ -357,6 +389,7 @@ function show(view) {
   if (view === "escapes") loadEscapes();
   if (view === "quarantine") loadQuarantine();
   if (view === "catalog") loadTools();
+  if (view === "tokens") loadTokens();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -528,8 +561,9 @@ function renderQueue(queue) {
       h("td", {}, q.priority ?? "—"),
       h("td", {}, q.tenant ?? "—"),
       h("td", { class: "num" }, fmtNum(q.depth)),
-      h("td", { class: "num" }, fmtAge(q.oldest_age_ms))));
-  setRows($("#queue-table"), rows, "No jobs waiting.", 4);
+      h("td", { class: "num" }, fmtNum(q.started ?? 0)),
+      h("td", { class: "num" }, fmtAge(q.max_wait_ms))));
+  setRows($("#queue-table"), rows, "No jobs waiting.", 5);
 }
 
 function renderSummary(s, calls, total) {
@@ -846,12 +880,17 @@ async function loadCalls() {
   }
 }
 
+/** Opens the record's detail on a click or Enter/Space on the row, but not on a control inside it. */
 function rowOpener(record) {
   return {
     tabindex: "0",
     "aria-describedby": "row-hint",
-    onclick: (ev) => openDetail(record, ev.currentTarget),
+    onclick: (ev) => {
+      if (ev.target instanceof Element && ev.target.closest("button, a, input, select")) return;
+      openDetail(record, ev.currentTarget);
+    },
     onkeydown: (ev) => {
+      if (ev.target !== ev.currentTarget) return;
       if (ev.key === "Enter" || ev.key === " ") {
         ev.preventDefault();
         openDetail(record, ev.currentTarget);
@@ -960,17 +999,17 @@ async function loadEscapes() {
   const table = $("#escapes-table");
   const errEl = $("#escapes-error");
   table.setAttribute("aria-busy", "true");
-  $("#escapes-status").textContent = "loading…";
+  setStatus($("#escapes-status"), "loading…");
   try {
     const page = await api("v1/audit", { query: { escapes: "true", limit: PAGE } });
     if (gen !== state.gen.escapes) return;
     const records = Array.isArray(page?.records) ? [...page.records].reverse() : [];
     clearError(errEl);
-    setRows(table, records.map(escapeRow), "No escape attempts recorded.", 5);
-    $("#escapes-status").textContent = `${records.length} record${records.length === 1 ? "" : "s"}, newest first`;
+    setRows(table, records.map(escapeRow), "No escape attempts recorded.", escapeCols());
+    setStatus($("#escapes-status"), `${records.length} record${records.length === 1 ? "" : "s"}, newest first`);
   } catch (e) {
     if (gen !== state.gen.escapes) return;
-    $("#escapes-status").textContent = "";
+    setStatus($("#escapes-status"), "");
     showError(errEl, e);
   } finally {
     if (gen === state.gen.escapes) table.setAttribute("aria-busy", "false");
@@ -992,7 +1031,14 @@ function escapeRow(r) {
   h("td", { dataset: { col: "target" } }, vs.length
     ? h("ul", {}, vs.map((v) => h("li", {},
       v?.operation ? `${v.operation}: ` : "",
-      h("code", {}, v?.path ?? v?.host ?? v?.target ?? "")))) : "—"));
+      h("code", {}, v?.path ?? v?.host ?? v?.target ?? "")))) : "—"),
+  isOperator() ? h("td", { dataset: { col: "actions" } }, r.tool ? h("button", {
+    type: "button",
+    class: "block danger",
+    dataset: { tool: r.tool },
+    "aria-label": `Take ${r.tool} out of service`,
+    onclick: () => setBlocked(r.tool, true, $("#escapes-status")),
+  }, "Block tool") : null) : null);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1043,6 +1089,7 @@ async function actOnJob(id, action) {
   const row = $$("#quarantine-table tr[data-job-id]").find((r) => r.dataset.jobId === id);
   for (const b of row ? $$("button", row) : []) b.disabled = true;
   clearError(errEl);
+  let failure = null;
   statusEl.textContent = action === "release" ? `Releasing ${id}…` : `Discarding ${id}…`;
   try {
     const path = `v1/quarantine/${encodeURIComponent(id)}`;
@@ -1056,14 +1103,17 @@ async function actOnJob(id, action) {
   } catch (e) {
     if (ignorable(e)) return;
     statusEl.textContent = `${action === "release" ? "Release" : "Discard"} of ${id} failed.`;
-    showError(errEl, e);
+    failure = e;
   }
   await loadQuarantine();
+  // The reload clears the error box when it succeeds: the action's error goes back in after it.
+  if (failure) showError(errEl, failure);
 }
 
 // ---------------------------------------------------------------------------------------
 // Catalog
 
+/** Loads the catalog list; answers the names listed, or null when it failed or was superseded. */
 async function loadTools() {
   const gen = ++state.gen.tools;
   const errEl = $("#catalog-error");
@@ -1071,7 +1121,7 @@ async function loadTools() {
   list.setAttribute("aria-busy", "true");
   try {
     const { tools = [] } = (await api("v1/tools")) ?? {};
-    if (gen !== state.gen.tools) return;
+    if (gen !== state.gen.tools) return null;
     clearError(errEl);
     fill(list, ...(tools.length ? tools.map((t) => h("li", {},
       h("button", {
@@ -1081,9 +1131,11 @@ async function loadTools() {
         onclick: () => loadTool(t.name),
       }, t.name, " ", h("span", { class: "absent" }, t.version ?? ""), h("span", { class: "desc" }, t.description ?? "")))) :
       [h("li", { class: "empty" }, "No tools you may call.")]));
+    return tools.map((t) => t.name);
   } catch (e) {
-    if (gen !== state.gen.tools) return;
+    if (gen !== state.gen.tools) return null;
     showError(errEl, e);
+    return null;
   } finally {
     if (gen === state.gen.tools) list.setAttribute("aria-busy", "false");
   }
@@ -1104,6 +1156,12 @@ async function loadTool(name) {
     fill(detail,
       h("h3", {}, t?.name ?? name, " ", h("span", { class: "absent" }, t?.version ?? "")),
       t?.description ? h("p", {}, t.description) : null,
+      isOperator() ? h("p", {}, h("button", {
+        type: "button",
+        id: "block-tool",
+        class: "danger",
+        onclick: () => setBlocked(t?.name ?? name, true, $("#catalog-status")),
+      }, "Take out of service")) : null,
       facts.length ? renderValue(Object.fromEntries(facts)) : null,
       h("p", { class: "absent" }, `${fns.length} function${fns.length === 1 ? "" : "s"}`),
     );
@@ -1167,6 +1225,114 @@ async function checkVerdict() {
   }
 }
 
+/**
+ * Takes a tool out of service on this host (`blocked`), or back, reporting in `statusEl`,
+ * then reloads the catalog list until it shows the change (the server applies it within a
+ * fraction of a second).
+ */
+async function setBlocked(name, blocked, statusEl) {
+  if (!name) return;
+  if (blocked && !confirm(`Take ${name} out of service on this host?\n\n` +
+    `It leaves the catalog and every call to it is refused with tool_blocked until it is unblocked (Catalog, Unblock).`)) return;
+  const what = `${blocked ? "Blocking" : "Unblocking"} ${name}`;
+  setStatus(statusEl, `${what}…`);
+  try {
+    const res = await api(`v1/tools/${encodeURIComponent(name)}/block`, { method: blocked ? "POST" : "DELETE" });
+    const done = res?.status ?? (blocked ? "blocked" : "unblocked");
+    setStatus(statusEl, blocked
+      ? `Tool ${res?.name ?? name} ${done}: out of service on this host, its calls are refused with tool_blocked.`
+      : `Tool ${res?.name ?? name} ${done}: back in service.`);
+  } catch (e) {
+    if (ignorable(e)) return;
+    setStatusError(statusEl, what, e);
+    await loadTools();
+    return;
+  }
+  if (blocked) {
+    $("#unblock-name").value = name;
+    if (state.tool === name) {
+      state.gen.tool++;
+      state.gen.verdict++;
+      state.tool = null;
+      fill($("#tool-detail"), h("p", { class: "hint" }, `${name} is out of service on this host. Unblock it by name above.`));
+      fill($("#tool-functions"));
+      fill($("#verdict"));
+      $("#verdict-form").hidden = true;
+    }
+  } else if ($("#unblock-name").value.trim() === name) {
+    $("#unblock-name").value = "";
+  }
+  for (let i = 0; i < 12 && state.token; i++) {
+    const names = await loadTools();
+    if (names === null || names.includes(name) !== blocked) break;
+    await sleep(250);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens (admins): metadata only, the server never sends a secret
+
+async function loadTokens() {
+  const gen = ++state.gen.tokens;
+  const table = $("#tokens-table");
+  const errEl = $("#tokens-error");
+  table.setAttribute("aria-busy", "true");
+  try {
+    const { tokens = [] } = (await api("v1/tokens")) ?? {};
+    if (gen !== state.gen.tokens) return;
+    clearError(errEl);
+    const sorted = [...tokens].sort((a, b) => (Number(b.created_ms) || 0) - (Number(a.created_ms) || 0));
+    setRows(table, sorted.map(tokenRow), "No tokens.", 8);
+  } catch (e) {
+    if (gen !== state.gen.tokens) return;
+    showError(errEl, e);
+  } finally {
+    if (gen === state.gen.tokens) table.setAttribute("aria-busy", "false");
+  }
+}
+
+/** One token's row: only the fields named here reach the page, whatever else the server sends. */
+function tokenRow(t) {
+  const revoked = typeof t.revoked_ms === "number";
+  const expired = typeof t.expires_ms === "number" && t.expires_ms <= Date.now();
+  const roles = Array.isArray(t.roles) ? t.roles : [];
+  return h("tr", { dataset: { tokenId: t.id ?? "" }, class: revoked || expired ? "inactive" : null },
+    h("td", { dataset: { col: "id" } }, h("code", {}, t.id ?? "—")),
+    h("td", { dataset: { col: "tenant" } }, t.tenant ?? "—"),
+    h("td", { dataset: { col: "subject" } }, t.subject ?? "—"),
+    h("td", { dataset: { col: "roles" } }, roles.length ? roles.join(", ") : h("span", { class: "absent" }, "none")),
+    h("td", { class: "time", dataset: { col: "created" } }, timeEl(t.created_ms)),
+    h("td", { class: "time", dataset: { col: "expires" } }, typeof t.expires_ms === "number"
+      ? [timeEl(t.expires_ms), expired ? h("span", { class: "absent" }, " (expired)") : null]
+      : h("span", { class: "absent" }, "never")),
+    h("td", { class: "time", dataset: { col: "revoked" } }, revoked ? timeEl(t.revoked_ms) : absent()),
+    h("td", { dataset: { col: "actions" } }, revoked ? null : h("button", {
+      type: "button",
+      class: "revoke danger",
+      "aria-label": `Revoke token ${t.id} (${t.subject ?? "?"} @ ${t.tenant ?? "?"})`,
+      onclick: () => revokeToken(t),
+    }, "Revoke")));
+}
+
+async function revokeToken(t) {
+  const id = t.id;
+  if (!id) return;
+  const who = `${t.subject ?? "?"} @ ${t.tenant ?? "?"}`;
+  if (!confirm(`Revoke token ${id} (${who})?\n\nAnything using it gets 401 from now on. This cannot be undone.`)) return;
+  const statusEl = $("#tokens-status");
+  const row = $$("#tokens-table tr[data-token-id]").find((r) => r.dataset.tokenId === id);
+  for (const b of row ? $$("button", row) : []) b.disabled = true;
+  setStatus(statusEl, `Revoking ${id}…`);
+  try {
+    const res = await api(`v1/tokens/${encodeURIComponent(id)}`, { method: "DELETE" });
+    setStatus(statusEl, `Token ${res?.id ?? id} (${who}) ${res?.status ?? "revoked"}: it gets 401 from now on.`);
+  } catch (e) {
+    if (ignorable(e)) return;
+    setStatusError(statusEl, `Revoking ${id}`, e);
+  }
+  await loadTokens();
+}
+
 // ---------------------------------------------------------------------------------------
 // Wiring
 
@@ -1227,6 +1393,22 @@ function wire() {
   $("#verdict-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     checkVerdict();
+  });
+  $("#unblock-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const name = $("#unblock-name").value.trim();
+    if (!name) return;
+    const btn = $("#unblock");
+    btn.disabled = true;
+    try {
+      await setBlocked(name, false, $("#catalog-status"));
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  $("#tokens-reload").addEventListener("click", () => {
+    setStatus($("#tokens-status"), "");
+    loadTokens();
   });
 
   if ("ResizeObserver" in window) {

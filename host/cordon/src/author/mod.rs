@@ -291,7 +291,8 @@ pub async fn build(settings: &Settings, args: BuildArgs) -> Result<ExitCode> {
     let functions: Vec<&str> = loaded.functions().iter().map(|f| f.name.as_str()).collect();
     println!(
         "built {} (sha256:{}, {} bytes): {}",
-        out.display(),
+        // As the author named it (`./demo.wasm`), not the absolute path used to build.
+        args.dir.join(component).display(),
         loaded.digest,
         bytes.len(),
         functions.join(", ")

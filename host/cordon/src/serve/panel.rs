@@ -252,6 +252,24 @@ fn stats(state: &AppState, tenant: Option<&str>) -> Value {
             }
         }
     }
+    // How long the jobs that started in that second had waited, per priority and tenant;
+    // with the depths above: a queue that grows while nothing starts is stuck.
+    let mut queue = queue;
+    for w in metrics.live.last_second_waits(tenant) {
+        let row = queue
+            .iter_mut()
+            .find(|q| q["priority"] == w.priority.as_str() && q["tenant"] == w.tenant.as_str());
+        match row {
+            Some(row) => {
+                row["started"] = json!(w.started);
+                row["max_wait_ms"] = json!(w.max_wait_ms);
+            }
+            None => queue.push(json!({
+                "priority": w.priority, "tenant": w.tenant, "depth": 0,
+                "started": w.started, "max_wait_ms": w.max_wait_ms,
+            })),
+        }
+    }
     json!({
         "time_ms": second * 1000,
         "calls": calls,
