@@ -591,9 +591,15 @@ impl Server {
 
 /// `cordon token create`: the token is the last line of stdout.
 fn create_token(env: &Env, tenant: &str, role: &str) -> String {
+    create_token_as(env, tenant, role, None)
+}
+
+/// [`create_token`] for a named subject.
+fn create_token_as(env: &Env, tenant: &str, role: &str, subject: Option<&str>) -> String {
     let out = env
         .cordon()
         .args(["token", "create", "--tenant", tenant, "--role", role])
+        .args(subject.map(|s| ["--subject", s]).into_iter().flatten())
         .output()
         .unwrap();
     assert!(

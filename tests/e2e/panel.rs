@@ -61,31 +61,7 @@ fn the_panel_logs_in_watches_calls_filters_opens_a_refusal_and_releases_a_job() 
     let server = serve(&env, &tools_dir());
     let operator = create_token(&env, "local", "admin");
     // The token the browser revokes.
-    let out = env
-        .cordon()
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "local",
-            "--role",
-            "developer",
-            "--subject",
-            "victim",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let victim = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
+    let victim = create_token_as(&env, "local", "developer", Some("victim"));
     let (status, _) = http(&server.addr, "GET", "/v1/tools", None, Some(&victim));
     assert_eq!(status, 200);
 

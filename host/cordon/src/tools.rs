@@ -297,6 +297,23 @@ async fn push(
     Ok(())
 }
 
+/// Refuses a manifest's component path that could leave the tool's directory (absolute,
+/// `..`, `.`): `whose` names the manifest in the error.
+fn inside_tool_dir(component: &Path, whose: &str) -> Result<()> {
+    let inside = !component.is_absolute()
+        && component
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        return Ok(());
+    }
+    Err(CallError::new(
+        ErrorCode::BadRequest,
+        format!("{whose}: component {component:?} must be a path inside the tool's directory"),
+    )
+    .into())
+}
+
 /// Pulls `reference` into `into` (its tool.toml and component), digests and signature
 /// checked.
 async fn pull(settings: &Settings, reference: &str, into: &Path) -> Result<()> {
@@ -318,19 +335,7 @@ async fn pull(settings: &Settings, reference: &str, into: &Path) -> Result<()> {
             format!("{reference}: its tool.toml names no component"),
         )
     })?;
-    if component.is_absolute()
-        || component
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return Err(CallError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "{reference}: component {component:?} must be a path inside the tool's directory"
-            ),
-        )
-        .into());
-    }
+    inside_tool_dir(&component, &reference.to_string())?;
     let to = into.join(&component);
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
@@ -374,21 +379,7 @@ fn add(
     let mut files = vec![PathBuf::from("tool.toml")];
     if let Some(component) = &tool.manifest.component {
         // The component must sit beside (or under) its manifest: it is copied by that path.
-        if component.is_absolute()
-            || component
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(CallError::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "{}: component {:?} must be a path inside the tool's directory",
-                    manifest_path.display(),
-                    component
-                ),
-            )
-            .into());
-        }
+        inside_tool_dir(component, &manifest_path.display().to_string())?;
         files.push(component.clone());
     }
     std::fs::create_dir_all(catalog)?;

@@ -11,7 +11,6 @@
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use wit_parser::Resolve;
 
 /// Where `cordon new` and `cordon build` write the generated bindings (not to be edited).
 pub const BINDINGS: &str = "bindings";
@@ -20,12 +19,7 @@ pub const BINDINGS: &str = "bindings";
 /// `dir/bindings`, replacing what was there. Returns the world's C name (`demo-tool` →
 /// `demo_tool`), the prefix of every generated name.
 pub fn generate_bindings(dir: &Path) -> Result<String> {
-    let wit = dir.join("wit");
-    let mut resolve = Resolve::default();
-    let (package, _) = resolve
-        .push_dir(&wit)
-        .with_context(|| format!("{}: the tool's WIT does not resolve", wit.display()))?;
-    let world = resolve.select_world(&[package], None)?;
+    let (mut resolve, world) = super::tool_world(dir)?;
     let mut files = Default::default();
     wit_bindgen_c::Opts::default()
         .build()

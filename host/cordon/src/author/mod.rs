@@ -241,14 +241,20 @@ fn sdks_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The name of the tool's world: the only world of the package in `dir/wit`.
-fn world_name(dir: &Path) -> Result<String> {
+/// The tool's WIT and its world: the only world of the package in `dir/wit`.
+fn tool_world(dir: &Path) -> Result<(wit_parser::Resolve, wit_parser::WorldId)> {
     let wit = dir.join("wit");
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
         .push_dir(&wit)
         .with_context(|| format!("{}: the tool's WIT does not resolve", wit.display()))?;
     let world = resolve.select_world(&[package], None)?;
+    Ok((resolve, world))
+}
+
+/// The name of the tool's world.
+fn world_name(dir: &Path) -> Result<String> {
+    let (resolve, world) = tool_world(dir)?;
     Ok(resolve.worlds[world].name.clone())
 }
 
