@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 mod alerts;
 mod api;
+mod faults;
 mod federation;
 mod governance;
 mod interpreters;

@@ -38,6 +38,7 @@ use cordon_core::ErrorCode;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,9 @@ enum Message {
 pub struct AuditLog {
     tx: Option<Sender<Message>>,
     writer: Option<JoinHandle<()>>,
+    /// The last commit's error while commits fail (a full disk, a broken file); `None`
+    /// once one succeeds again. What [`AuditLog::failing`] reports.
+    failing: Arc<Mutex<Option<String>>>,
 }
 
 impl AuditLog {
@@ -121,9 +125,18 @@ impl AuditLog {
     pub fn open(path: &Path, config: AuditConfig) -> Result<AuditLog, AuditError> {
         let conn = store::open(path)?;
         let (tx, rx) = mpsc::channel();
+        let failing = Arc::new(Mutex::new(None));
+        let writer_failing = failing.clone();
         let writer = std::thread::Builder::new()
             .name("cordon-audit".into())
-            .spawn(move || Writer { conn, config }.run(rx))
+            .spawn(move || {
+                Writer {
+                    conn,
+                    config,
+                    failing: writer_failing,
+                }
+                .run(rx)
+            })
             .map_err(|e| AuditError::Open {
                 path: path.to_owned(),
                 message: format!("cannot start the writer thread: {e}"),
@@ -131,7 +144,20 @@ impl AuditLog {
         Ok(AuditLog {
             tx: Some(tx),
             writer: Some(writer),
+            failing,
         })
+    }
+
+    /// Why records cannot be committed now, while that is so: callers refuse new work
+    /// rather than run it unrecorded (what is queued is kept and retried).
+    pub fn failing(&self) -> Option<String> {
+        if self.tx.is_none() || self.writer.as_ref().is_some_and(JoinHandle::is_finished) {
+            return Some("the audit writer has stopped".into());
+        }
+        self.failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Queues `record`; it is committed within [`AuditConfig::linger`]. Never blocks on I/O.
@@ -184,6 +210,7 @@ impl Drop for AuditLog {
 struct Writer {
     conn: Connection,
     config: AuditConfig,
+    failing: Arc<Mutex<Option<String>>>,
 }
 
 impl Writer {
@@ -218,6 +245,10 @@ impl Writer {
             } else {
                 store::append(&mut self.conn, &pending).map_err(|e| e.to_string())
             };
+            *self
+                .failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = result.clone().err();
             match &result {
                 Ok(()) => pending.clear(),
                 Err(e) => {

@@ -216,6 +216,7 @@ impl Host {
     /// `backend_unavailable` when policy picks a backend this host lacks; otherwise
     /// whatever the executor reports.
     pub async fn call(&self, call: Call<'_>) -> Result<CallOutput, CallError> {
+        self.audit_can_record()?;
         let received_ms = now_ms();
         let received = Instant::now();
         let request_id = call.request_id.clone().unwrap_or_default();
@@ -402,6 +403,21 @@ impl Host {
             arguments,
             request: RequestInput::new(requested, limits),
         })
+    }
+
+    /// Nothing runs unrecorded: while the audit log cannot commit (a full disk, a broken
+    /// file) new calls are refused with `unavailable`. What it holds queued is kept and
+    /// retried; calls resume once a commit succeeds.
+    fn audit_can_record(&self) -> Result<(), CallError> {
+        match self.audit.failing() {
+            None => Ok(()),
+            Some(why) => Err(CallError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the audit log cannot record calls ({why}); calls are refused until it can"
+                ),
+            )),
+        }
     }
 
     /// Sends escape attempts to `alerts` too (once; later calls are ignored).

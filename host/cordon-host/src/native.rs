@@ -108,6 +108,7 @@ impl Host {
     /// `command_not_allowed` (counted and audited as an escape attempt),
     /// `policy_denied`, `backend_unavailable`, or the code of the limit that stopped it.
     pub async fn run_command(&self, call: CommandCall<'_>) -> Result<CommandOutput, CallError> {
+        self.audit_can_record()?;
         let received = Instant::now();
         let request_id = call.request_id.clone().unwrap_or_default();
         let trace_id = call.trace_id.clone().unwrap_or_else(crate::new_trace_id);
