@@ -69,13 +69,21 @@ impl ProcessTier {
         command.arg(&call.program).args(&call.args);
         let filter_fd = filter.as_raw_fd();
         let joiner = group.joiner();
-        // SAFETY: only async-signal-safe calls between fork and exec (dup2, open, write,
-        // close), on values prepared before the fork.
+        // SAFETY: only async-signal-safe calls between fork and exec (dup2, fcntl, open,
+        // write, close), on values prepared before the fork.
         unsafe {
             command.pre_exec(move || {
                 joiner.join_self()?;
-                // bwrap reads the filter from fd 3 (`--seccomp 3`); dup2 clears CLOEXEC.
-                if libc::dup2(filter_fd, 3) < 0 {
+                // bwrap reads the filter from fd 3 (`--seccomp 3`). dup2 onto 3 clears
+                // CLOEXEC, except when the memfd already is fd 3: dup2(3, 3) does nothing,
+                // and exec would close it (bwrap: "Can't read seccomp data: Bad file
+                // descriptor", seen once in CI). Then clear the flag itself.
+                let ok = if filter_fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0) == 0
+                } else {
+                    libc::dup2(filter_fd, 3) == 3
+                };
+                if !ok {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
