@@ -244,7 +244,7 @@ fn a_signed_tool_pushed_by_one_host_runs_identically_on_another_and_tampering_is
     // Someone with write access to the registry's storage flips one bit of the component:
     // the pull is refused with a digest error and nothing is installed.
     let component = std::fs::read(tools_dir().join("text-analysis/text-analysis.wasm")).unwrap();
-    let digest = format!("sha256:{}", sha256_hex(&component));
+    let digest = cordon_oci::digest(&component);
     let blob = registry.blob_file(&digest);
     let mut bytes = std::fs::read(&blob).unwrap();
     let last = bytes.len() - 1;
@@ -267,17 +267,4 @@ fn a_signed_tool_pushed_by_one_host_runs_identically_on_another_and_tampering_is
         0,
         "nothing installed"
     );
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let out = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(bytes)?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
 }
