@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 mod alerts;
 mod api;
+#[path = "../escape/mod.rs"]
+mod escape;
 mod faults;
 mod federation;
 mod governance;

@@ -29,7 +29,7 @@ fn process_tier(env: &Env) -> Option<()> {
 }
 
 /// `None` (after printing why) when `tier` cannot run on this machine.
-fn tier_available(env: &Env, tier: &str) -> Option<()> {
+pub(crate) fn tier_available(env: &Env, tier: &str) -> Option<()> {
     let out = env.cordon().args(["doctor", "--json"]).output().unwrap();
     let report = stdout_json(&out);
     let b = &report["backends"][tier];

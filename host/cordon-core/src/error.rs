@@ -43,6 +43,11 @@ pub enum ErrorCode {
     OutputLimit,
     /// A native command tried to start more processes than its limit (a fork bomb).
     ProcessLimit,
+    /// A native command made a system call that reaches past its sandbox (mount, ptrace,
+    /// module loading, ...) and was killed for it.
+    SyscallDenied,
+    /// A guest held more files and directories open at once than its limit.
+    DescriptorLimit,
     /// A native command that is not on policy's allow-list, or names its program in a way
     /// that could get around it (a relative path, a disguised symlink, shell syntax).
     CommandNotAllowed,
@@ -99,6 +104,8 @@ impl ErrorCode {
             ErrorCode::StackOverflow => "stack_overflow",
             ErrorCode::OutputLimit => "output_limit",
             ErrorCode::ProcessLimit => "process_limit",
+            ErrorCode::SyscallDenied => "syscall_denied",
+            ErrorCode::DescriptorLimit => "descriptor_limit",
             ErrorCode::CommandNotAllowed => "command_not_allowed",
             ErrorCode::ToolChanged => "tool_changed",
             ErrorCode::ToolBlocked => "tool_blocked",
@@ -130,6 +137,7 @@ impl ErrorCode {
             | ErrorCode::PathEscape
             | ErrorCode::ReadOnly
             | ErrorCode::CommandNotAllowed
+            | ErrorCode::SyscallDenied
             | ErrorCode::ToolChanged
             | ErrorCode::ToolBlocked
             | ErrorCode::DigestMismatch
@@ -140,6 +148,7 @@ impl ErrorCode {
             | ErrorCode::StackOverflow
             | ErrorCode::OutputLimit
             | ErrorCode::ProcessLimit
+            | ErrorCode::DescriptorLimit
             | ErrorCode::Cancelled
             | ErrorCode::RateLimited
             | ErrorCode::QuotaExceeded

@@ -407,6 +407,13 @@ impl JobQueue for RedisQueue {
         Ok(self.read(id).await?.filter(|j| j.tenant == tenant))
     }
 
+    async fn owner(&self, id: &JobId) -> Result<Option<String>, QueueError> {
+        if !id.as_str().starts_with("job_") || id.as_str().len() > 64 {
+            return Ok(None);
+        }
+        Ok(self.read(id).await?.map(|j| j.tenant))
+    }
+
     async fn claim(&self) -> Option<Claimed> {
         let mut backoff = Duration::from_millis(50);
         loop {

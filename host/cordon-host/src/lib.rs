@@ -119,6 +119,8 @@ pub struct Host {
     native: NativeTiers,
     /// Where escape attempts are reported beyond this host (`cordon serve` sets it).
     alerts: std::sync::OnceLock<cordon_alerts::Alerts>,
+    /// Tools refused at catalog load, by name and reason, so each is recorded once.
+    refused_components: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Host {
@@ -138,6 +140,7 @@ impl Host {
             native: NativeTiers::new(options.tiers.clone()),
             options,
             alerts: std::sync::OnceLock::new(),
+            refused_components: std::sync::Mutex::default(),
         }
     }
 
@@ -425,12 +428,80 @@ impl Host {
         let _ = self.alerts.set(alerts);
     }
 
-    /// Counts a failed call's violations, records it, and hands the error back.
-    fn finish_err(&self, mut audit: AuditRecord, e: CallError, received: Instant) -> CallError {
+    /// Records a request refused before it became a call (a forged or revoked token, a
+    /// body over the cap or one that does not decode, another tenant's job): counted as an
+    /// escape attempt of each violation's kind, audited under `who` (the caller when known;
+    /// an empty tenant and subject when the credentials themselves were refused) and `tool`
+    /// (empty when the request named none). Hands the error back.
+    pub fn refuse_request(
+        &self,
+        who: Option<&Principal>,
+        tool: &str,
+        request_id: &RequestId,
+        trace_id: &str,
+        e: CallError,
+    ) -> CallError {
+        let mut audit = self.blank_record(now_ms(), request_id, trace_id);
+        if let Some(p) = who {
+            audit.tenant.clone_from(&p.tenant);
+            audit.subject.clone_from(&p.subject);
+        }
+        audit.tool = tool.to_owned();
+        self.finish_err(audit, e, Instant::now())
+    }
+
+    /// Records a component refused while the catalog loaded (`tool` its directory's name,
+    /// `why` what was wrong with it): a malformed component, imports no call may have,
+    /// or one refused by admission policy, counted and audited as `malformed_component` under
+    /// the catalog's own name. A tool
+    /// that stays broken is recorded once per distinct reason, not at every reload.
+    pub fn refuse_component(&self, tool: &str, why: &CallError) {
+        if !matches!(
+            why.code,
+            ErrorCode::InvalidComponent | ErrorCode::PolicyDenied
+        ) {
+            return;
+        }
+        let key = format!("{tool}\0{}", why.message);
+        if !self
+            .refused_components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key)
+        {
+            return;
+        }
+        let mut e = CallError::new(why.code, why.message.clone());
+        e.violations.push(cordon_core::Violation {
+            kind: EscapeKind::MalformedComponent,
+            operation: "load component".to_owned(),
+            path: tool.to_owned(),
+        });
+        let request_id = RequestId::new();
+        let mut audit = self.blank_record(now_ms(), &request_id, &new_trace_id());
+        audit.subject = "catalog".to_owned();
+        audit.tool = tool.to_owned();
+        self.finish_err(audit, e, Instant::now());
+    }
+
+    /// Counts a failed call's violations, records it, and hands the error back. A call
+    /// stopped by a limit (fuel, memory, deadline, output, ...) carries that limit as its
+    /// violation, so exhaustion is counted and audited like any other attempt.
+    fn finish_err(&self, mut audit: AuditRecord, mut e: CallError, received: Instant) -> CallError {
+        if let Some(kind) = EscapeKind::of_limit(e.code)
+            && !e.violations.iter().any(|v| v.kind == kind)
+        {
+            e.violations.push(cordon_core::Violation {
+                kind,
+                operation: e.code.as_str().to_owned(),
+                path: String::new(),
+            });
+        }
         for v in &e.violations {
             self.metrics.escape(v.kind);
         }
-        if let (Some(alerts), false) = (self.alerts.get(), e.violations.is_empty()) {
+        let containment = e.violations.iter().any(|v| v.kind.breaches_containment());
+        if let (Some(alerts), true) = (self.alerts.get(), containment) {
             let kinds: Vec<&str> = e.violations.iter().map(|v| v.kind.as_str()).collect();
             alerts.raise(
                 cordon_alerts::AlertKind::EscapeAttempt,
@@ -514,15 +585,27 @@ impl Host {
             redact(call.arguments, secret)
         });
         AuditRecord {
-            time_ms,
-            request_id: request_id.to_string(),
-            trace_id: trace_id.to_owned(),
             tenant: call.principal.tenant.clone(),
             subject: call.principal.subject.clone(),
             tool: call.target.name().to_owned(),
-            function: String::new(),
             args_digest: digest_json(call.arguments),
             arguments,
+            ..self.blank_record(time_ms, request_id, trace_id)
+        }
+    }
+
+    /// A record of nothing yet: no caller, no tool, denied until said otherwise.
+    fn blank_record(&self, time_ms: u64, request_id: &RequestId, trace_id: &str) -> AuditRecord {
+        AuditRecord {
+            time_ms,
+            request_id: request_id.to_string(),
+            trace_id: trace_id.to_owned(),
+            tenant: String::new(),
+            subject: String::new(),
+            tool: String::new(),
+            function: String::new(),
+            args_digest: String::new(),
+            arguments: None,
             allowed: false,
             reasons: Vec::new(),
             policy_hash: self.policy.hash().to_string(),

@@ -70,6 +70,14 @@ pub fn load_catalog(host: &Host, dir: &Path) -> Result<Catalog, WasmError> {
     let (mut catalog, failures) = Catalog::load(host.executor(), dir, &|m, c| host.admit(m, c))?;
     for (path, err) in &failures {
         tracing::warn!(manifest = %path.display(), error = %err, "tool skipped");
+        let tool = path.parent().and_then(Path::file_name).map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        host.refuse_component(
+            &tool,
+            &cordon_core::CallError::new(err.code(), err.to_string()),
+        );
     }
     if let Some(pins) = host.pins() {
         if let Err(e) = pins.refresh() {

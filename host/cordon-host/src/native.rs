@@ -292,6 +292,9 @@ impl Host {
                     "the command wrote more than {} bytes to stdout or stderr",
                     native.limits.output_bytes
                 ),
+                cordon_native::Stopped::Syscall => "the command made a system call that reaches \
+                    past its sandbox (mount, ptrace, module loading, ...); the kernel killed it"
+                    .to_owned(),
             };
             let mut e = CallError::new(stopped.code(), message);
             e.stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -305,6 +305,10 @@ pub trait JobQueue: Send + Sync {
     /// indistinguishable on purpose).
     async fn status(&self, tenant: &str, id: &JobId) -> Result<Option<Job>, QueueError>;
 
+    /// The tenant job `id` belongs to, whoever asks. Never shown to a caller: it tells a
+    /// reach into another tenant's job (counted and audited) from an id that names nothing.
+    async fn owner(&self, id: &JobId) -> Result<Option<String>, QueueError>;
+
     /// Waits for the next job (highest priority first; between tenants in turn; within a
     /// tenant the oldest first) and marks it running; `None` once the queue is closed.
     async fn claim(&self) -> Option<Claimed>;

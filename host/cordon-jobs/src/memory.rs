@@ -237,6 +237,11 @@ impl JobQueue for InProcessQueue {
         Ok((entry.spec.principal.tenant == tenant).then(|| entry.job.clone()))
     }
 
+    async fn owner(&self, id: &JobId) -> Result<Option<String>, QueueError> {
+        let state = self.lock();
+        Ok(state.jobs.get(id).map(|e| e.spec.principal.tenant.clone()))
+    }
+
     async fn claim(&self) -> Option<Claimed> {
         loop {
             if self.closed.is_cancelled() {

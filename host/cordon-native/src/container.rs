@@ -315,18 +315,24 @@ impl ContainerTier {
             .size(65_536u32)
             .build()
             .map_err(e)?;
+        let names = |calls: &[(&str, i64)]| {
+            calls
+                .iter()
+                .map(|(n, _)| (*n).to_owned())
+                .collect::<Vec<_>>()
+        };
         let refused = LinuxSyscallBuilder::default()
-            .names(
-                seccomp::REFUSED
-                    .iter()
-                    .map(|(n, _)| (*n).to_owned())
-                    .collect::<Vec<_>>(),
-            )
+            .names(names(seccomp::REFUSED))
+            .action(LinuxSeccompAction::ScmpActKillProcess)
+            .build()
+            .map_err(e)?;
+        let answered = LinuxSyscallBuilder::default()
+            .names(names(seccomp::ANSWERED_EPERM))
             .action(LinuxSeccompAction::ScmpActErrno)
             .errno_ret(libc::EPERM as u32)
             .build()
             .map_err(e)?;
-        let mut syscalls = vec![refused];
+        let mut syscalls = vec![refused, answered];
         // The set-id modes (see `seccomp`): one entry per call and bit, `mode & bit == bit`;
         // fchmodat2 is left to the runtime's own kernel where its libseccomp lacks the name.
         for (name, _, index) in seccomp::MODE_SETTERS

@@ -164,6 +164,8 @@ pub enum Stopped {
     Processes,
     /// It wrote more than its output cap.
     Output,
+    /// It made a system call that reaches past the sandbox, and the filter killed it.
+    Syscall,
 }
 
 impl Stopped {
@@ -174,7 +176,15 @@ impl Stopped {
             Stopped::Memory => ErrorCode::MemoryLimit,
             Stopped::Processes => ErrorCode::ProcessLimit,
             Stopped::Output => ErrorCode::OutputLimit,
+            Stopped::Syscall => ErrorCode::SyscallDenied,
         }
+    }
+
+    /// `Syscall` when the command died of the seccomp filter: SIGSYS itself, or the
+    /// 128 + SIGSYS a runtime (bwrap, crun, runsc, the microVM's agent) exits with for it.
+    pub(crate) fn by_filter(code: Option<i32>, signal: Option<i32>) -> Option<Stopped> {
+        (signal == Some(libc::SIGSYS) || code == Some(seccomp::KILLED_BY_FILTER))
+            .then_some(Stopped::Syscall)
     }
 }
 

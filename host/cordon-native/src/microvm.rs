@@ -604,12 +604,15 @@ impl BootedVm {
             stderr,
             wall,
             peak_memory: exit.peak_memory,
-            stopped: exit.stopped.map(|s| match s {
-                cordon_vm_agent::Stopped::Deadline => Stopped::Deadline,
-                cordon_vm_agent::Stopped::Memory => Stopped::Memory,
-                cordon_vm_agent::Stopped::Processes => Stopped::Processes,
-                cordon_vm_agent::Stopped::Output => Stopped::Output,
-            }),
+            stopped: exit
+                .stopped
+                .map(|s| match s {
+                    cordon_vm_agent::Stopped::Deadline => Stopped::Deadline,
+                    cordon_vm_agent::Stopped::Memory => Stopped::Memory,
+                    cordon_vm_agent::Stopped::Processes => Stopped::Processes,
+                    cordon_vm_agent::Stopped::Output => Stopped::Output,
+                })
+                .or_else(|| Stopped::by_filter(exit.code, exit.signal)),
             survivors: exit.survivors,
             accel: None,
         })

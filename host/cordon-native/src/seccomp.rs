@@ -1,14 +1,18 @@
 //! The system calls no sandboxed command may make: they reach past its namespaces (mount,
 //! setns, ptrace), into the kernel (modules, bpf, kexec, keyrings) or the machine (reboot,
-//! the clock, swap). Each is answered `EPERM`; everything else is allowed, the namespaces,
-//! dropped capabilities and cgroup doing the rest.
+//! the clock, swap). Making one is an attempt on the sandbox, not a mistake a program
+//! recovers from: the kernel kills the process there (`SECCOMP_RET_KILL_PROCESS`, SIGSYS),
+//! and the host reports `syscall_denied` and counts the attempt. Everything else is
+//! allowed, the namespaces, dropped capabilities and cgroup doing the rest.
 //!
 //! One more thing no command may do: give a file the setuid or setgid bit. Inside, set-id
 //! programs are inert (`no_new_privs`, nosuid mounts), but a file the command leaves in a
 //! writable workspace is the host's: in the process tier it is owned by the host user that
 //! runs Cordon, so a setuid bit there would hand that user's identity to whoever runs it.
-//! So `chmod` and friends, and `open`/`creat`/`mknod` creating a file, are refused when
-//! the mode carries either bit.
+//! So `chmod` and friends, and `open`/`creat`/`mknod` creating a file, are answered `EPERM`
+//! when the mode carries either bit (ordinary calls with another mode must still work, so
+//! these calls cannot simply kill). So is `openat2`, whose mode sits in a struct out of a
+//! filter's reach: programs probe it and fall back to `openat`.
 
 use seccompiler::{
     SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -62,9 +66,19 @@ pub const REFUSED: &[(&str, i64)] = &[
     ("quotactl", libc::SYS_quotactl),
     ("vhangup", libc::SYS_vhangup),
     ("lookup_dcookie", libc::SYS_lookup_dcookie),
-    // Takes its mode inside a struct, out of a filter's reach; libc falls back to openat.
-    ("openat2", libc::SYS_openat2),
 ];
+
+/// Calls answered `EPERM` whatever their arguments (see the module's documentation).
+#[cfg(target_arch = "x86_64")]
+pub const ANSWERED_EPERM: &[(&str, i64)] = &[("openat2", libc::SYS_openat2)];
+
+/// No filter is built for other architectures yet: the native tiers refuse to start there.
+#[cfg(not(target_arch = "x86_64"))]
+pub const ANSWERED_EPERM: &[(&str, i64)] = &[];
+
+/// The exit status a runtime (bwrap, crun, runsc) reports for a command the filter killed:
+/// 128 + SIGSYS.
+pub const KILLED_BY_FILTER: i32 = 128 + libc::SIGSYS;
 
 /// Calls that set a file's mode, with the index of their mode argument: refused when the mode
 /// has [`SET_ID_BITS`].
@@ -93,7 +107,8 @@ pub const SET_ID_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 #[cfg(not(target_arch = "x86_64"))]
 pub const REFUSED: &[(&str, i64)] = &[];
 
-/// The filter as the raw BPF program `bwrap --seccomp FD` reads.
+/// The filter as the raw BPF program `bwrap --seccomp FD` reads (and the microVM's agent
+/// installs): the refused calls kill, then the set-id modes and `openat2` get `EPERM`.
 ///
 /// # Errors
 ///
@@ -103,9 +118,20 @@ pub fn bpf_bytes() -> Result<Vec<u8>, String> {
     let arch = TargetArch::x86_64;
     #[cfg(not(target_arch = "x86_64"))]
     return Err("no seccomp filter is built for this architecture".into());
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        REFUSED.iter().map(|(_, nr)| (*nr, Vec::new())).collect();
     let rule_error = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
+    let compile = |rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction| {
+        let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch)
+            .map_err(|e| format!("seccomp filter: {e}"))?;
+        seccompiler::BpfProgram::try_from(filter).map_err(|e| format!("seccomp filter: {e:?}"))
+    };
+    let killed = compile(
+        REFUSED.iter().map(|(_, nr)| (*nr, Vec::new())).collect(),
+        SeccompAction::KillProcess,
+    )?;
+    let mut modes: BTreeMap<i64, Vec<SeccompRule>> = ANSWERED_EPERM
+        .iter()
+        .map(|(_, nr)| (*nr, Vec::new()))
+        .collect();
     for (_, nr, index) in MODE_SETTERS {
         // One rule per bit (rules of a call are alternatives): `mode & bit == bit`.
         let per_bit = SET_ID_BITS
@@ -121,18 +147,10 @@ pub fn bpf_bytes() -> Result<Vec<u8>, String> {
                 SeccompRule::new(vec![condition]).map_err(rule_error)
             })
             .collect::<Result<Vec<_>, String>>()?;
-        rules.insert(*nr, per_bit);
+        modes.insert(*nr, per_bit);
     }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(|e| format!("seccomp filter: {e}"))?;
-    let program: seccompiler::BpfProgram = filter
-        .try_into()
-        .map_err(|e| format!("seccomp filter: {e:?}"))?;
+    let answered = compile(modes, SeccompAction::Errno(libc::EPERM as u32))?;
+    let program = chain(killed, answered)?;
     let mut bytes = Vec::with_capacity(program.len() * 8);
     for insn in program {
         bytes.extend_from_slice(&insn.code.to_ne_bytes());
@@ -143,11 +161,76 @@ pub fn bpf_bytes() -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// One program that runs `first` and, where `first` would allow the call, `second`: every
+/// `return ALLOW` of `first` becomes a jump to the start of `second`. Both begin by loading
+/// what they test from the call's data, and the jumps keep `first`'s length, so each
+/// program's own jumps still land where they did. (One program, because bwrap and the
+/// microVM's agent each install one.)
+fn chain(
+    first: seccompiler::BpfProgram,
+    second: seccompiler::BpfProgram,
+) -> Result<seccompiler::BpfProgram, String> {
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+    const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    if first.len() + second.len() > usize::from(libc::BPF_MAXINSNS as u16) {
+        return Err("seccomp filter: longer than the kernel accepts".into());
+    }
+    let len = first.len();
+    let mut program: seccompiler::BpfProgram = first
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut insn)| {
+            if insn.code == RET_K && insn.k == RET_ALLOW {
+                insn.code = JA;
+                insn.jt = 0;
+                insn.jf = 0;
+                // A jump's target is the next instruction plus k.
+                insn.k = (len - i - 1) as u32;
+            }
+            insn
+        })
+        .collect();
+    program.extend(second);
+    Ok(program)
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     #[test]
     fn the_filter_compiles_to_whole_instructions() {
         let bytes = super::bpf_bytes().unwrap_or_default();
         assert!(!bytes.is_empty() && bytes.len().is_multiple_of(8));
+    }
+
+    #[test]
+    fn only_the_second_program_may_allow_a_call() {
+        let bytes = super::bpf_bytes().unwrap_or_default();
+        let insns: Vec<(u16, u32)> = bytes
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect();
+        let ret_k = (libc::BPF_RET | libc::BPF_K) as u16;
+        let kill = insns
+            .iter()
+            .position(|&(code, k)| code == ret_k && k == libc::SECCOMP_RET_KILL_PROCESS)
+            .expect("the first program kills");
+        let first_allow = insns
+            .iter()
+            .position(|&(code, k)| code == ret_k && k == libc::SECCOMP_RET_ALLOW)
+            .expect("the second program allows");
+        let eperm = insns
+            .iter()
+            .position(|&(code, k)| {
+                code == ret_k && k == libc::SECCOMP_RET_ERRNO | libc::EPERM as u32
+            })
+            .expect("the second program answers EPERM");
+        assert!(kill < first_allow && kill < eperm);
     }
 }

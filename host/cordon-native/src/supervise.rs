@@ -104,7 +104,13 @@ pub async fn supervise(
         // here sent.
         Some(Stopped::Memory)
     } else {
-        stopped
+        use std::os::unix::process::ExitStatusExt;
+        stopped.or_else(|| {
+            Stopped::by_filter(
+                status.and_then(|s| s.code()),
+                status.and_then(|s| s.signal()),
+            )
+        })
     };
     use std::os::unix::process::ExitStatusExt;
     Ok(NativeOutput {

@@ -91,6 +91,7 @@ impl Executor {
     /// [`WasmError::InvalidComponent`] for bytes that are not a valid component and
     /// [`WasmError::Link`] for a component importing what the host does not provide.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedComponent, WasmError> {
+        crate::shape::check(name, bytes)?;
         let digest = sha256_hex(bytes);
         let (component, status) = match &self.cache {
             Some(cache) => cache.load(&self.engine, name, bytes, &digest)?,
@@ -196,6 +197,7 @@ impl Executor {
                 violations: Vec::new(),
                 http: wasmtime_wasi_http::WasiHttpCtx::new(),
                 egress: EgressGuard::new(grants.hosts().to_vec()),
+                open_descriptors: 0,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -265,7 +267,7 @@ impl Executor {
             (Ok(_), Some(first)) => Err(wasmtime::Error::new(NetworkRefused(first.path.clone()))),
             _ => outcome,
         };
-        match outcome {
+        let result = match outcome {
             Ok(results) => {
                 let value = results.first();
                 match (func.returns_result(), value) {
@@ -314,8 +316,61 @@ impl Executor {
                     receipt: Some(receipt),
                 })
             }
+        };
+        within_output_cap(result, limits.output_bytes)
+    }
+}
+
+/// The value a call returns (or its error's payload) is output like stdout: over the cap,
+/// the call ends with `output_limit` instead of handing the caller megabytes.
+fn within_output_cap(
+    result: Result<CallOutput, CallError>,
+    cap: u64,
+) -> Result<CallOutput, CallError> {
+    let (value, what) = match &result {
+        Ok(out) => (&out.value, "value"),
+        Err(e) => match &e.detail {
+            Some(detail) => (detail, "error payload"),
+            None => return result,
+        },
+    };
+    let size = json_len(value);
+    if size <= cap {
+        return result;
+    }
+    let (stdout, stderr, receipt) = match result {
+        Ok(out) => (out.stdout, out.stderr, Some(out.receipt)),
+        Err(e) => (e.stdout, e.stderr, e.receipt),
+    };
+    Err(CallError {
+        code: ErrorCode::OutputLimit,
+        message: format!(
+            "the returned {what} is {size} bytes as JSON, over the output cap of {cap} bytes"
+        ),
+        detail: None,
+        violations: Vec::new(),
+        stdout,
+        stderr,
+        receipt,
+    })
+}
+
+/// The length of `value` as compact JSON, without building the text.
+fn json_len(value: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a JSON value always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 fn build_wasi(
@@ -454,6 +509,9 @@ fn classify(err: &wasmtime::Error) -> (ErrorCode, String) {
     }
     if let Some(e) = find::<OutputLimitExceeded>(err) {
         return (ErrorCode::OutputLimit, e.to_string());
+    }
+    if let Some(e) = find::<crate::fsguard::DescriptorLimitExceeded>(err) {
+        return (ErrorCode::DescriptorLimit, e.to_string());
     }
     if let Some(trap) = find::<Trap>(err) {
         return match trap {

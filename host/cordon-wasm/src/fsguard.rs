@@ -3,9 +3,12 @@
 //! wasmtime-wasi already confines every path to its preopen (cap-std semantics): `..`
 //! above the directory, absolute paths and symlinks leading out all fail. That keeps files
 //! safe, but a hostile guest would simply get an error code and try the next trick. This
-//! guard wraps the path-taking methods of `wasi:filesystem/types.descriptor` so that an
+//! guard wraps every path-taking method of `wasi:filesystem/types.descriptor` so that an
 //! attempt is *recognised*: it is recorded as a [`Violation`] (counted and audited by the
 //! caller) and the call ends at once with `path_escape` or `read_only`.
+//!
+//! It also caps how many files and directories one call holds open at once
+//! ([`MAX_OPEN_DESCRIPTORS`]): each is a descriptor of the host process.
 //!
 //! Paths are judged twice. Before the operation, lexically: an absolute path or one whose
 //! `..` climbs above the descriptor is refused without touching the file system. After it,
@@ -19,7 +22,7 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+    DescriptorFlags, ErrorCode, HostDescriptor, NewTimestamp, OpenFlags, PathFlags,
 };
 
 /// The guest tried to cross a filesystem boundary; the call ends with this error.
@@ -33,6 +36,18 @@ pub struct SandboxViolation {
     /// The path as the guest gave it.
     pub path: String,
 }
+
+/// How many files and directories one call may hold open at once. Each is a real file
+/// descriptor of the host process, shared by every call: without a cap one guest could
+/// take them all (and the server could accept no connection) until its deadline.
+pub const MAX_OPEN_DESCRIPTORS: u32 = 512;
+
+/// The guest held [`MAX_OPEN_DESCRIPTORS`] and asked for one more; the call ends.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the guest holds {MAX_OPEN_DESCRIPTORS} open files and directories, its limit, and opened another"
+)]
+pub struct DescriptorLimitExceeded;
 
 /// The interface this guard wraps, at the version wasmtime-wasi implements. Guests built
 /// against any earlier 0.2.x resolve to it by semver.
@@ -140,9 +155,16 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                 precheck(store.data_mut(), op, &[&path])?;
                 let writes = oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE)
                     || flags.intersects(DescriptorFlags::WRITE | DescriptorFlags::MUTATE_DIRECTORY);
+                if store.data().open_descriptors >= MAX_OPEN_DESCRIPTORS {
+                    return Err(wasmtime::Error::new(DescriptorLimitExceeded));
+                }
                 let rep = fd.rep();
                 let r = store.data_mut().filesystem().open_at(fd, pf, path.clone(), oflags, flags).await;
-                finish(&mut store, op, &path, writes, rep, r).await
+                let opened = finish(&mut store, op, &path, writes, rep, r).await?;
+                if opened.0.is_ok() {
+                    store.data_mut().open_descriptors += 1;
+                }
+                Ok(opened)
             })
         },
     )?;
@@ -177,6 +199,41 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                     .readlink_at(fd, path.clone())
                     .await;
                 finish(&mut store, op, &path, false, rep, r).await
+            })
+        },
+    )?;
+
+    inst.func_wrap_async(
+        "[method]descriptor.metadata-hash-at",
+        |mut store: StoreContextMut<'_, CallState>, (fd, pf, path): (Fd, PathFlags, String)| {
+            Box::new(async move {
+                let op = "metadata-hash-at";
+                precheck(store.data_mut(), op, &[&path])?;
+                let rep = fd.rep();
+                let r = store
+                    .data_mut()
+                    .filesystem()
+                    .metadata_hash_at(fd, pf, path.clone())
+                    .await;
+                finish(&mut store, op, &path, false, rep, r).await
+            })
+        },
+    )?;
+
+    inst.func_wrap_async(
+        "[method]descriptor.set-times-at",
+        |mut store: StoreContextMut<'_, CallState>,
+         (fd, pf, path, atime, mtime): (Fd, PathFlags, String, NewTimestamp, NewTimestamp)| {
+            Box::new(async move {
+                let op = "set-times-at";
+                precheck(store.data_mut(), op, &[&path])?;
+                let rep = fd.rep();
+                let r = store
+                    .data_mut()
+                    .filesystem()
+                    .set_times_at(fd, pf, path.clone(), atime, mtime)
+                    .await;
+                finish(&mut store, op, &path, true, rep, r).await
             })
         },
     )?;
@@ -269,6 +326,19 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
                     .await;
                 finish(&mut store, op, &old, true, rep, r).await
             })
+        },
+    )?;
+
+    // Every descriptor the guest drops (or the store drops at the end) leaves the count.
+    // wasmtime-wasi's own destructor does no more than take it out of the table.
+    inst.resource(
+        "descriptor",
+        wasmtime::component::ResourceType::host::<Descriptor>(),
+        |mut store: StoreContextMut<'_, CallState>, rep| {
+            let state = store.data_mut();
+            state.open_descriptors = state.open_descriptors.saturating_sub(1);
+            state.table.delete(Resource::<Descriptor>::new_own(rep))?;
+            Ok(())
         },
     )?;
 

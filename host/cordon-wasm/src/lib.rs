@@ -29,6 +29,7 @@ mod limiter;
 mod logging;
 pub mod manifest;
 mod output;
+mod shape;
 mod state;
 mod toolchain;
 pub mod values;

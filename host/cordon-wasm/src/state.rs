@@ -19,6 +19,8 @@ pub(crate) struct CallState {
     pub(crate) violations: Vec<Violation>,
     pub(crate) http: WasiHttpCtx,
     pub(crate) egress: EgressGuard,
+    /// Files and directories the guest opened and still holds (see `fsguard`).
+    pub(crate) open_descriptors: u32,
 }
 
 impl WasiView for CallState {

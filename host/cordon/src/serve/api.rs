@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use cordon_core::{CallError, ErrorCode, LogRecord, Receipt};
+use cordon_core::{CallError, ErrorCode, EscapeKind, LogRecord, Principal, Receipt};
 use cordon_host::ToolCall;
 use cordon_jobs::{Job, JobId, JobSpec, JobStatus, Priority};
 use serde::{Deserialize, Serialize};
@@ -256,14 +256,15 @@ pub struct CallResult {
     receipt: Receipt,
 }
 
-/// A body the JSON extractor refused: too large (413) or malformed (400).
-fn body_error(e: &JsonRejection) -> ApiError {
-    let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ErrorCode::TooLarge
+/// A body the JSON extractor refused: too large (413) or malformed (400); both are
+/// attempts the edge counts and audits, under the caller who sent them.
+pub(crate) fn body_error(e: &JsonRejection, who: &Principal, route: &str) -> ApiError {
+    let (code, kind) = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        (ErrorCode::TooLarge, EscapeKind::OversizedInput)
     } else {
-        ErrorCode::BadRequest
+        (ErrorCode::BadRequest, EscapeKind::MalformedRequest)
     };
-    ApiError::new(code, e.body_text())
+    ApiError::refused(code, e.body_text(), kind, "request body", route).by(who)
 }
 
 /// Calls one function of a tool and waits for its result. Policy decides, the sandbox
@@ -294,7 +295,11 @@ pub async fn call_tool(
     Path(name): Path<String>,
     body: Result<Json<CallRequest>, JsonRejection>,
 ) -> Result<Json<CallResult>, Response> {
-    let Json(req) = body.map_err(|e| body_error(&e).into_response())?;
+    let Json(req) = body.map_err(|e| {
+        body_error(&e, &principal, "POST /v1/tools/{name}/call")
+            .at_tool(&name)
+            .into_response()
+    })?;
     let _slot = state
         .quotas
         .enter(&principal.tenant)
@@ -312,7 +317,7 @@ pub async fn call_tool(
             request_id: Some(ctx.request_id.clone()),
         })
         .await
-        .map_err(|e| ApiError(e).into_response())?;
+        .map_err(|e| ApiError::from(e).into_response())?;
     Ok(Json(CallResult {
         value: out.value,
         stdout: out.stdout,
@@ -369,7 +374,7 @@ pub async fn submit_job(
     Extension(ctx): Extension<RequestContext>,
     body: Result<Json<JobRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<JobCreated>), ApiError> {
-    let Json(req) = body.map_err(|e| body_error(&e))?;
+    let Json(req) = body.map_err(|e| body_error(&e, &principal, "POST /v1/jobs"))?;
     let here = state.runtime.catalog.current().get(&req.tool).is_some();
     // In a federation, a job may wait here for a tool only other hosts carry.
     if !here
@@ -514,9 +519,23 @@ pub async fn job_status(
             ));
         }
     };
-    let job = job
-        .map_err(|e| ApiError::new(e.code(), e.to_string()))?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no job {:?}", id.as_str())))?;
+    let queue_error = |e: cordon_jobs::QueueError| ApiError::new(e.code(), e.to_string());
+    let Some(job) = job.map_err(queue_error)? else {
+        // To the caller another tenant's job does not exist either; the attempt is counted.
+        let message = format!("no job {:?}", id.as_str());
+        let owner = state.jobs.owner(&id).await.map_err(queue_error)?;
+        return Err(match owner {
+            Some(t) if t != principal.tenant => ApiError::refused(
+                ErrorCode::NotFound,
+                message,
+                EscapeKind::TenantCrossing,
+                "GET /v1/jobs/{id}",
+                id.as_str(),
+            )
+            .by(&principal),
+            _ => ApiError::new(ErrorCode::NotFound, message),
+        });
+    };
     Ok(Json(JobView::from(job)))
 }
 
@@ -582,11 +601,15 @@ pub async fn read_audit(
         None => Some(principal.tenant.clone()),
         Some(t) if t == principal.tenant => Some(principal.tenant.clone()),
         Some(t) if state.is_operator(&principal) => (t != "*").then(|| t.to_owned()),
-        Some(_) => {
-            return Err(ApiError::new(
+        Some(t) => {
+            return Err(ApiError::refused(
                 ErrorCode::BadRequest,
                 "tenant: only operators (admins of the operator tenant) read other tenants' records",
-            ));
+                EscapeKind::TenantCrossing,
+                "GET /v1/audit",
+                format!("tenant={t}"),
+            )
+            .by(&principal));
         }
     };
     let non_negative = |name: &str, v: Option<i64>| {

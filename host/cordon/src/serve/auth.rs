@@ -9,7 +9,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cordon_core::{ErrorCode, Principal};
+use cordon_core::{ErrorCode, EscapeKind, Principal};
+use cordon_identity::IdentityError;
 use std::sync::Arc;
 
 /// An authenticated caller within their tenant's rate.
@@ -35,21 +36,53 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> 
     if let Some(principal) = &state.anonymous {
         return Ok(principal.clone());
     }
-    let unauthenticated = |m: &str| ApiError::new(ErrorCode::Unauthenticated, m);
+    // No credentials at all is a client not set up yet: refused, not counted. Credentials
+    // that are wrong (malformed, unknown, expired, revoked) are an attempt: counted and
+    // audited by the edge.
     let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        unauthenticated(
+        ApiError::new(
+            ErrorCode::Unauthenticated,
             "send a token as `Authorization: Bearer <token>` (create one with `cordon token create`)",
         )
     })?;
+    let route = format!("{} {}", parts.method, parts.uri.path());
+    let refused = |m: String, attempt: &str| {
+        ApiError::refused(
+            ErrorCode::Unauthenticated,
+            m,
+            EscapeKind::Token,
+            attempt,
+            route.clone(),
+        )
+    };
+    // Two credentials are an ambiguity a proxy and this server could read differently
+    // (one checks the first, the other the last): refuse both.
+    if parts.headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        return Err(refused(
+            "send one Authorization header, not several".to_owned(),
+            "several Authorization headers",
+        ));
+    }
     let token = header
         .to_str()
         .ok()
         .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer <token>`"))?;
-    state
-        .tokens
-        .authenticate(token.trim())
-        .map_err(|e| ApiError::new(e.code(), e.to_string()))
+        .ok_or_else(|| {
+            refused(
+                "the Authorization header must be `Bearer <token>`".to_owned(),
+                "malformed Authorization header",
+            )
+        })?;
+    state.tokens.authenticate(token.trim()).map_err(|e| {
+        let attempt = match &e {
+            IdentityError::Expired { .. } => "expired token",
+            IdentityError::Revoked { .. } => "revoked token",
+            IdentityError::Unknown => "unknown token",
+            // The token store itself failed: the caller did nothing wrong.
+            _ => return ApiError::new(e.code(), e.to_string()),
+        };
+        refused(e.to_string(), attempt)
+    })
 }
 
 /// A 429 with `retry-after`.

@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use cordon_core::{ErrorCode, RequestId};
+use cordon_core::{ErrorCode, EscapeKind, RequestId};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -78,7 +78,11 @@ pub async fn edge(
             )
             .into_response()
         } else if declared.is_some_and(|n| n > max as u64) {
-            too_large(max).into_response()
+            declared_too_large(
+                max,
+                format!("{} {}", request.method(), request.uri().path()),
+            )
+            .into_response()
         } else {
             request.extensions_mut().insert(ctx.clone());
             // A body without a length (chunked) is cut off at the cap while it streams.
@@ -98,11 +102,33 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
+/// A declared body over the cap, refused before it is read: an attempt, counted and
+/// audited (before authentication, so under no caller).
+fn declared_too_large(max: usize, route: String) -> ApiError {
+    let e = too_large(max).0;
+    ApiError::refused(
+        e.code,
+        e.message,
+        EscapeKind::OversizedInput,
+        "declared content-length",
+        route,
+    )
+}
+
 /// Renders a pending error under the request's ids, gives every other error response the
 /// same body, and stamps the headers.
 fn finish(state: &AppState, mut response: Response, ctx: &RequestContext, route: &str) -> Response {
     let request_id = ctx.request_id.as_str();
-    if let Some(e) = response.extensions_mut().remove::<ApiError>() {
+    if let Some(mut e) = response.extensions_mut().remove::<ApiError>() {
+        if let Some(attempt) = e.1.take() {
+            e.0 = state.runtime.host.refuse_request(
+                attempt.who.as_ref(),
+                &attempt.tool,
+                &ctx.request_id,
+                &ctx.trace_id,
+                e.0,
+            );
+        }
         // Headers set beside the error (`retry-after`) stay.
         let kept = std::mem::take(response.headers_mut());
         response = render(e, request_id, &ctx.trace_id);

@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cordon_core::{CallError, ErrorCode, Receipt, Violation};
+use cordon_core::{CallError, ErrorCode, EscapeKind, Principal, Receipt, Violation};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -53,20 +53,66 @@ impl ErrorDetail {
     }
 }
 
-/// A failed request, waiting for the edge to give it its ids.
+/// A failed request, waiting for the edge to give it its ids; with [`Unrecorded`] when it
+/// is an attempt the edge must still count and audit (a call's own refusals the host has
+/// recorded already).
 #[derive(Debug, Clone)]
-pub struct ApiError(pub CallError);
+pub struct ApiError(pub CallError, pub Option<Box<Unrecorded>>);
+
+/// Who made a refused attempt and at what, for its audit record.
+#[derive(Debug, Clone, Default)]
+pub struct Unrecorded {
+    /// The caller, once their token was accepted.
+    pub who: Option<Principal>,
+    /// The tool the request named, if any.
+    pub tool: String,
+}
 
 impl ApiError {
     /// An error with no receipt.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError(CallError::new(code, message))
+        ApiError(CallError::new(code, message), None)
+    }
+
+    /// An attempt to cross a boundary of the API itself (`kind`, refused with `code`):
+    /// the edge counts it in `cordon_sandbox_escape_attempts_total{kind}` and audits it.
+    /// `attempt` says what was tried (`GET /v1/jobs/{id}`, `Authorization header`, ...).
+    pub fn refused(
+        code: ErrorCode,
+        message: impl Into<String>,
+        kind: EscapeKind,
+        attempt: impl Into<String>,
+        target: impl Into<String>,
+    ) -> ApiError {
+        let mut e = CallError::new(code, message);
+        e.violations.push(Violation {
+            kind,
+            operation: attempt.into(),
+            path: target.into(),
+        });
+        ApiError(e, Some(Box::default()))
+    }
+
+    /// The same refusal, recorded under the caller `who`.
+    pub fn by(mut self, who: &Principal) -> ApiError {
+        if let Some(u) = &mut self.1 {
+            u.who = Some(who.clone());
+        }
+        self
+    }
+
+    /// The same refusal, recorded against `tool`.
+    pub fn at_tool(mut self, tool: &str) -> ApiError {
+        if let Some(u) = &mut self.1 {
+            tool.clone_into(&mut u.tool);
+        }
+        self
     }
 }
 
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
-        ApiError(e)
+        ApiError(e, None)
     }
 }
 
@@ -84,6 +130,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::NetworkDenied
         | ErrorCode::ReadOnly
         | ErrorCode::CommandNotAllowed
+        | ErrorCode::SyscallDenied
         | ErrorCode::ToolChanged
         | ErrorCode::ToolBlocked
         | ErrorCode::DigestMismatch
@@ -101,6 +148,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::StackOverflow
         | ErrorCode::OutputLimit
         | ErrorCode::ProcessLimit
+        | ErrorCode::DescriptorLimit
         | ErrorCode::Cancelled
         | ErrorCode::Trap
         | ErrorCode::ToolError => StatusCode::UNPROCESSABLE_ENTITY,

@@ -8,7 +8,7 @@ use super::auth::{Caller, require_admin as admin};
 use super::error::{ApiError, ErrorBody};
 use axum::Json;
 use axum::extract::{Path, State};
-use cordon_core::{ErrorCode, now_ms};
+use cordon_core::{ErrorCode, EscapeKind, Principal, now_ms};
 use cordon_federation::{HostInfo, HostRegistry, RedisQueue};
 use cordon_host::Runtime;
 use cordon_jobs::{JobId, QueueError};
@@ -188,7 +188,7 @@ pub async fn release(
         .release(Some(&principal.tenant), &JobId::from_caller(&id))
         .await)
         .map_err(|e| unavailable(&e))?;
-    acted(done, id, "released")
+    acted(&state, &principal, done, id, "released").await
 }
 
 /// Deletes a quarantined job. Admins only.
@@ -213,15 +213,33 @@ pub async fn discard(
         .discard(Some(&principal.tenant), &JobId::from_caller(&id))
         .await)
         .map_err(|e| unavailable(&e))?;
-    acted(done, id, "discarded")
+    acted(&state, &principal, done, id, "discarded").await
 }
 
-fn acted(done: bool, id: String, action: &str) -> Result<Json<QuarantineAction>, ApiError> {
+/// The answer to a release or discard; for a job of another tenant, the same 404 as for
+/// none, the attempt counted and audited.
+async fn acted(
+    state: &AppState,
+    principal: &Principal,
+    done: bool,
+    id: String,
+    action: &str,
+) -> Result<Json<QuarantineAction>, ApiError> {
     if !done {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("no quarantined job {id:?}"),
-        ));
+        let message = format!("no quarantined job {id:?}");
+        let owner =
+            (state.jobs.owner(&JobId::from_caller(&id)).await).map_err(|e| unavailable(&e))?;
+        return Err(match owner {
+            Some(t) if t != principal.tenant => ApiError::refused(
+                ErrorCode::NotFound,
+                message,
+                EscapeKind::TenantCrossing,
+                format!("{action} quarantined job"),
+                id,
+            )
+            .by(principal),
+            _ => ApiError::new(ErrorCode::NotFound, message),
+        });
     }
     Ok(Json(QuarantineAction {
         id,

@@ -231,6 +231,14 @@ fn refuse(message: String) -> anyhow::Error {
 
 pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let config = &settings.file.serve;
+    // Every connection, audit file and file a guest opens is a descriptor of this one
+    // process; the usual soft limit (1,024) is far below what a busy server holds. Each
+    // call is capped on its own (`descriptor_limit`); the process takes what the hard
+    // limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(open_files = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
     let listen = args
         .listen
         .or_else(|| config.listen.clone())

@@ -1,0 +1,190 @@
+//! Native code: a Python program in the process tier (bubblewrap) trying what a native
+//! program can. System calls that reach past the sandbox kill it (`syscall_denied`); its
+//! limits stop bombs and floods; what the kernel simply refuses inside (a read-only root, a
+//! network namespace of its own, no privileges) reaches nothing and is shown to.
+
+use super::*;
+
+/// Runs its first argument as Python.
+const PY: &str = "[native]\ncommand = \"python3\"\nargs = [\"-c\", \"import sys; exec(sys.argv[1])\"]\ntier = \"process\"\n[capabilities]\nworkspace = \"rw\"\n[limits]\ntimeout = \"3s\"\nmemory = \"128MiB\"\noutput = \"64KiB\"\n";
+
+fn py(t: &Target, code: &str) -> Answer {
+    t.call("py", "run", json!({"args": [code], "session": "native"}))
+}
+
+/// A libc call through ctypes, then a line that must never run.
+fn libc_call(call: &str) -> String {
+    format!(
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nr = {call}\nprint('survived', r, ctypes.get_errno())"
+    )
+}
+
+/// A leak, for a native program: it exited 0 (the attempt worked) or printed `needle`.
+fn succeeded_or_printed(needle: &'static str) -> impl FnOnce(&Answer) -> Option<String> {
+    move |a: &Answer| {
+        let v = &a.1["value"];
+        (a.0 != 200
+            || v["code"] == json!(0)
+            || v["stdout"].as_str().unwrap_or_default().contains(needle))
+        .then(|| a.1.to_string())
+    }
+}
+
+#[test]
+fn native_escapes_are_killed_stopped_or_reach_nothing() {
+    let probe = Env::new();
+    if crate::native::tier_available(&probe, "process").is_none() {
+        return;
+    }
+    let t = Target::start("native", catalog(&[("py", None, PY)]), "microvm_pool = 0\n");
+    let (status, v) = py(&t, "print('ok')");
+    assert_eq!(
+        (status, &v["value"]["stdout"]),
+        (200, &json!("ok\n")),
+        "{v}"
+    );
+
+    let syscall = refused("syscall_denied", "syscall");
+    let syscalls = [
+        (
+            "mount a filesystem",
+            "libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)",
+        ),
+        ("umount the root", "libc.umount2(b'/', 2)"),
+        ("ptrace another process", "libc.ptrace(16, 1, 0, 0)"),
+        ("load a kernel module", "libc.syscall(175, None, 0, b'')"),
+        (
+            "load a kernel module from a file",
+            "libc.syscall(313, 0, b'', 0)",
+        ),
+        ("kexec a new kernel", "libc.syscall(246, 0, 0, None, 0)"),
+        ("load a bpf program", "libc.syscall(321, 5, None, 0)"),
+        ("unshare a new user namespace", "libc.unshare(0x10000000)"),
+        ("join the host's namespaces", "libc.setns(0, 0)"),
+        ("chroot", "libc.chroot(b'/tmp')"),
+        (
+            "reboot the machine",
+            "libc.syscall(169, 0xfee1dead, 672274793, 0x1234567, None)",
+        ),
+        (
+            "read the kernel keyring",
+            "libc.syscall(250, 0, -4, 0, 0, 0)",
+        ),
+        ("set the clock", "libc.syscall(227, 0, None)"),
+        ("open a file by handle", "libc.syscall(304, -100, None, 0)"),
+        (
+            "read another process's memory",
+            "libc.syscall(310, 1, None, 0, None, 0, 0)",
+        ),
+    ];
+    for (case, call) in syscalls {
+        t.refused(case, syscall, |t| py(t, &libc_call(call)));
+    }
+
+    let limits = [
+        (
+            "a fork bomb",
+            "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.01)",
+            refused("process_limit", "processes"),
+        ),
+        (
+            "a memory bomb",
+            "x = [b'a' * (1 << 20) for _ in range(1 << 12)]",
+            refused("memory_limit", "memory"),
+        ),
+        (
+            "a sleep past the deadline",
+            "import time; time.sleep(60)",
+            refused("deadline_exceeded", "deadline"),
+        ),
+        (
+            "a busy loop past the deadline",
+            "while True: pass",
+            refused("deadline_exceeded", "deadline"),
+        ),
+        (
+            "stdout flooded",
+            "import sys\nwhile True: sys.stdout.write('x' * 65536)",
+            refused("output_limit", "output"),
+        ),
+    ];
+    for (case, code, expect) in limits {
+        t.refused(case, expect, |t| py(t, code));
+    }
+
+    // What the kernel refuses inside: nothing to count, nothing reached.
+    t.contained(
+        "write to the root filesystem",
+        |t| py(t, "open('/etc/cordon-was-here', 'w').write('x')"),
+        succeeded_or_printed("never"),
+    );
+    t.contained(
+        "read the host's shadow file",
+        |t| py(t, "print(open('/etc/shadow').read())"),
+        succeeded_or_printed("root:"),
+    );
+    // The sandbox's environment is its own: PATH, HOME=/tmp and PWD set by the tier,
+    // LC_CTYPE by Python itself; nothing of the server's (CORDON_*, its HOME, its PATH).
+    t.contained(
+        "read the host's environment",
+        |t| py(t, "import os; print(sorted((k, v) for k, v in os.environ.items() if k not in ('PATH', 'LC_CTYPE')))"),
+        |a| {
+            let own = json!("[('HOME', '/tmp'), ('PWD', '/workspace')]\n");
+            (a.1["value"]["stdout"] != own).then(|| a.1.to_string())
+        },
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    t.contained(
+        "connect to a port open on the host",
+        |t| {
+            py(
+                t,
+                &format!(
+                    "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+                ),
+            )
+        },
+        succeeded_or_printed("never"),
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the host's listener was reached"
+    );
+    t.contained(
+        "resolve a name",
+        |t| {
+            py(
+                t,
+                "import socket; print(socket.getaddrinfo('example.com', 80))",
+            )
+        },
+        succeeded_or_printed("never"),
+    );
+    t.contained(
+        "become root",
+        |t| py(t, "import os; os.setuid(0); print('root')"),
+        succeeded_or_printed("root"),
+    );
+    t.contained(
+        "make a workspace file setuid",
+        |t| py(t, "import os\nopen('/workspace/suid', 'w').close()\nos.chmod('/workspace/suid', 0o4755)"),
+        succeeded_or_printed("never"),
+    );
+    // A daemon that detaches and outlives its call would write the marker later.
+    t.contained(
+        "escape the call's end by daemonising",
+        |t| py(t, "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1)\n        open('/workspace/escaped', 'w').write('alive')\n    os._exit(0)\nprint('parent done')"),
+        |a| (a.1["value"]["stdout"] != json!("parent done\n")).then(|| a.1.to_string()),
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let (status, v) = py(&t, "import os; print(os.path.exists('/workspace/escaped'))");
+    assert_eq!(
+        (status, &v["value"]["stdout"]),
+        (200, &json!("False\n")),
+        "the daemon survived its call: {v}"
+    );
+
+    t.done(28);
+}
