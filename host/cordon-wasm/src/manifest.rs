@@ -151,11 +151,21 @@ impl Manifest {
     /// do not parse; [`WasmError::Io`] when the file cannot be read.
     pub fn load(path: &Path) -> Result<Self, WasmError> {
         let text = std::fs::read_to_string(path).map_err(WasmError::io(path))?;
+        Manifest::parse(&text, path)
+    }
+
+    /// Parses and validates `text`, a manifest read from `path` (named in errors).
+    ///
+    /// # Errors
+    ///
+    /// [`WasmError::Manifest`] for bad TOML, unknown keys, an invalid name or limits that
+    /// do not parse.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, WasmError> {
         let bad = |reason: String| WasmError::Manifest {
             path: path.to_owned(),
             reason,
         };
-        let m: Manifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let m: Manifest = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
         ToolName::new(m.name.as_str()).map_err(|e| bad(e.to_string()))?;
         if m.component.is_some() == m.native.is_some() {
             return Err(bad(
