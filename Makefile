@@ -19,7 +19,7 @@ FIXTURES := hostile net sockets types trivial
 
 
 .PHONY: rootfs vm-image
-.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native soak lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native soak fuzz lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench-jobs  jobs/s through one Redis with three hosts, and the Redis path's latency"
 	@echo "make bench-native  /bin/true and python3 through the native tiers vs bare bwrap and a bare process"
 	@echo "make soak        1,000 mixed calls/s for 10 minutes: errors, p50/p99, server RSS"
+	@echo "make fuzz        each fuzz target for 5 minutes (make test runs each for 20 s)"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
 
 # --- installing what is missing -------------------------------------------------------
@@ -197,7 +198,17 @@ build: components
 run: build $(STAMPS)/native
 	$(CORDON) serve
 
-test: build fixtures $(STAMPS)/c-sdk $(STAMPS)/registry $(STAMPS)/panel $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
+# Fuzzing (fuzz/, scripts/fuzz.sh): cargo-fuzz on the nightly toolchain, both from the
+# toolchain's own servers and crates.io.
+$(STAMPS)/cargo-fuzz: | $(STAMPS)
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	@touch $@
+
+fuzz: fixtures $(STAMPS)/cargo-fuzz
+	bash scripts/fuzz.sh long
+
+test: build fixtures $(STAMPS)/cargo-fuzz $(STAMPS)/c-sdk $(STAMPS)/registry $(STAMPS)/panel $(STAMPS)/mcp-python $(STAMPS)/mcp-node $(STAMPS)/schemathesis $(STAMPS)/redis $(STAMPS)/native rootfs vm-image
 	bash tests/run-all.sh
 
 bench: build fixtures

@@ -19,6 +19,11 @@ echo "== guest-sdks/js =="
 (cd guest-sdks/js && node --test) || sdk_failed=$((sdk_failed + 1))
 [ "$sdk_failed" -eq 0 ] || status=1
 
+# Each fuzz target briefly, after replaying its corpus and regressions (fuzz/).
+echo "== fuzz =="
+fuzz_failed=0
+bash scripts/fuzz.sh check || { fuzz_failed=1; status=1; }
+
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 skipped=$(grep -c 'SKIPPED:' "$log" || true)
@@ -29,5 +34,5 @@ if [ "$skipped" -gt 0 ]; then
   echo "skipped (machine lacks something):"
   grep 'SKIPPED:' "$log" | sed 's/^/  /'
 fi
-echo "$passed passed, $failed failed, $skipped skipped; guest SDK suites failed: $sdk_failed"
+echo "$passed passed, $failed failed, $skipped skipped; guest SDK suites failed: $sdk_failed; fuzzing failed: $fuzz_failed"
 exit "$status"
