@@ -599,10 +599,21 @@ fn create_token(env: &Env, tenant: &str, role: &str) -> String {
 
 /// [`create_token`] for a named subject.
 fn create_token_as(env: &Env, tenant: &str, role: &str, subject: Option<&str>) -> String {
+    let subject: Vec<&str> = subject
+        .map(|s| ["--subject", s])
+        .into_iter()
+        .flatten()
+        .collect();
+    create_token_with(env, tenant, role, &subject).0
+}
+
+/// `cordon token create` with `extra` flags (`--ttl 1s`, `--subject S`): the token and
+/// its id (`tok_...`, the first word of the facts line).
+fn create_token_with(env: &Env, tenant: &str, role: &str, extra: &[&str]) -> (String, String) {
     let out = env
         .cordon()
         .args(["token", "create", "--tenant", tenant, "--role", role])
-        .args(subject.map(|s| ["--subject", s]).into_iter().flatten())
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -613,7 +624,8 @@ fn create_token_as(env: &Env, tenant: &str, role: &str, subject: Option<&str>) -
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.lines().last().unwrap().to_owned();
     assert!(token.starts_with("cdn_") && token.len() == 68, "{stdout}");
-    token
+    let id = stdout.split_whitespace().next().unwrap().to_owned();
+    (token, id)
 }
 
 impl Drop for Server {
