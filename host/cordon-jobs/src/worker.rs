@@ -13,8 +13,8 @@ use tokio::task::JoinSet;
 ///
 /// Two kinds of job are quarantined rather than recorded as failed, and never retried: one
 /// whose task panics (what crashed a worker once would crash the next), and one whose call
-/// tried to cross a boundary (a path escape, a host it was not granted): an operator looks
-/// at it before anything runs it again. A job an operator released runs once more and its
+/// tried to cross containment (a path escape, a host it was not granted; not a limit it ran
+/// into): an operator looks at it before anything runs it again. A job an operator released runs once more and its
 /// outcome stands.
 ///
 /// An outcome that cannot be stored (the queue's store is down) is retried with backoff;
@@ -51,7 +51,7 @@ where
                 let id = claimed.id.clone();
                 let released = claimed.released;
                 let outcome = match tokio::spawn(run(claimed)).await {
-                    Ok(JobOutcome::Failed(e)) if !e.violations.is_empty() && !released => {
+                    Ok(JobOutcome::Failed(e)) if tried_to_cross(&e) && !released => {
                         tracing::warn!(job = %id, code = %e.code, "a job tried to cross a boundary; quarantined");
                         JobOutcome::Quarantined(e)
                     }
@@ -76,6 +76,13 @@ where
     set
 }
 
+/// Whether a failed call tried to cross containment (a path, a host, a command, a system
+/// call). A job that ran into a limit (fuel, memory, its deadline) failed; it did not try
+/// anything, and is recorded like any failure.
+fn tried_to_cross(e: &CallError) -> bool {
+    e.violations.iter().any(|v| v.kind.breaches_containment())
+}
+
 /// Records the outcome, retrying while the store is unreachable.
 async fn store(queue: &dyn JobQueue, id: &crate::JobId, outcome: JobOutcome) {
     let mut backoff = Duration::from_millis(50);
@@ -96,7 +103,7 @@ async fn store(queue: &dyn JobQueue, id: &crate::JobId, outcome: JobOutcome) {
 mod tests {
     use super::*;
     use crate::{InProcessQueue, JobSpec, JobStatus, Priority, QueueOptions};
-    use cordon_core::{Principal, Receipt, RequestId};
+    use cordon_core::{EscapeKind, Principal, Receipt, RequestId};
     use cordon_metrics::Metrics;
     use serde_json::json;
 
@@ -117,26 +124,56 @@ mod tests {
         };
         let ok = q.submit(submit("double")).await;
         let crash = q.submit(submit("crash")).await;
-        let (Ok(ok), Ok(crash)) = (ok, crash) else {
+        let escape = q.submit(submit("escape")).await;
+        let slow = q.submit(submit("slow")).await;
+        let (Ok(ok), Ok(crash), Ok(escape), Ok(slow)) = (ok, crash, escape, slow) else {
             panic!("submit refused");
         };
-        let workers = run_workers(q.clone(), 2, |c: Claimed| async move {
-            assert_ne!(c.spec.tool, "crash", "this job crashes its worker");
-            let n = c.spec.args["n"].as_i64().unwrap_or(0);
-            JobOutcome::Succeeded {
-                value: json!(n * 2),
-                receipt: Receipt::nothing_ran(RequestId::new(), String::new(), "wasm"),
+        let failing = |code, kind| {
+            let mut e = CallError::new(code, "refused");
+            e.violations.push(cordon_core::Violation {
+                kind,
+                operation: "op".into(),
+                path: String::new(),
+            });
+            JobOutcome::Failed(e)
+        };
+        let workers = run_workers(q.clone(), 2, move |c: Claimed| async move {
+            match c.spec.tool.as_str() {
+                "crash" => panic!("this job crashes its worker"),
+                "escape" => failing(ErrorCode::PathEscape, EscapeKind::PathTraversal),
+                "slow" => failing(ErrorCode::DeadlineExceeded, EscapeKind::Deadline),
+                _ => {
+                    let n = c.spec.args["n"].as_i64().unwrap_or(0);
+                    JobOutcome::Succeeded {
+                        value: json!(n * 2),
+                        receipt: Receipt::nothing_ran(RequestId::new(), String::new(), "wasm"),
+                    }
+                }
             }
         });
         for _ in 0..200 {
-            let done = |s: Result<Option<crate::Job>, _>| {
-                s.ok().flatten().is_some_and(|j| j.finished_ms.is_some())
-            };
-            if done(q.status("acme", &ok.id).await) && done(q.status("acme", &crash.id).await) {
+            let mut all = true;
+            for id in [&ok.id, &crash.id, &escape.id, &slow.id] {
+                let status = q.status("acme", id).await.ok().flatten();
+                all &= status.is_some_and(|j| j.finished_ms.is_some());
+            }
+            if all {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        let status = |job: Option<crate::Job>| job.map(|j| j.status);
+        assert_eq!(
+            status(q.status("acme", &escape.id).await.ok().flatten()),
+            Some(JobStatus::Quarantined),
+            "a path escape is quarantined"
+        );
+        assert_eq!(
+            status(q.status("acme", &slow.id).await.ok().flatten()),
+            Some(JobStatus::Failed),
+            "a job past its deadline failed; it did not try to cross anything"
+        );
         let ok = q.status("acme", &ok.id).await.ok().flatten();
         assert!(
             ok.as_ref()

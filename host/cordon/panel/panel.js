@@ -576,7 +576,8 @@ function renderSummary(s, calls, total) {
     stat("calls, last second", fmtNum(total), "calls"),
     stat("errors, last second", fmtNum(errors), "errors"),
     stat("escape attempts", fmtNum(escTotal), "escapes"),
-    ...escapes.map(([kind, n]) => stat(kind, fmtNum(n), `escapes.${kind}`)),
+    // Only the kinds that happened: there are some twenty, most of them at zero.
+    ...escapes.filter(([, n]) => Number(n) > 0).map(([kind, n]) => stat(kind, fmtNum(n), `escapes.${kind}`)),
   );
 }
 

@@ -5,6 +5,7 @@ use super::AppState;
 use super::auth::{Caller, limited_response};
 use super::edge::RequestContext;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::requests::{CallRequest, JobRequest};
 use crate::tools::function_json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -15,7 +16,7 @@ use cordon_core::{CallError, ErrorCode, EscapeKind, LogRecord, Principal, Receip
 use cordon_host::ToolCall;
 use cordon_jobs::{Job, JobId, JobSpec, JobStatus, Priority};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -229,18 +230,6 @@ pub async fn describe_tool(
     }))
 }
 
-/// A synchronous call.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CallRequest {
-    /// The function; may be left out when the tool has one.
-    function: Option<String>,
-    /// The arguments by name.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    arguments: Map<String, Value>,
-}
-
 /// A call that ran to completion.
 #[derive(Serialize, ToSchema)]
 pub struct CallResult {
@@ -327,26 +316,6 @@ pub async fn call_tool(
     }))
 }
 
-/// An asynchronous call.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobRequest {
-    /// The catalog tool.
-    tool: String,
-    /// The function; may be left out when the tool has one.
-    function: Option<String>,
-    /// The arguments by name.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    args: Map<String, Value>,
-    /// `high`, `normal` (the default) or `low`.
-    #[serde(default)]
-    priority: Priority,
-    /// Submitting again with the same key returns the first job instead of a second run.
-    #[schema(max_length = 200)]
-    idempotency_key: Option<String>,
-}
-
 /// A job's handle.
 #[derive(Serialize, ToSchema)]
 pub struct JobCreated {
@@ -383,12 +352,7 @@ pub async fn submit_job(
     {
         return Err(no_tool(&req.tool));
     }
-    if req.idempotency_key.as_ref().is_some_and(|k| k.len() > 200) {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "idempotency_key: at most 200 bytes",
-        ));
-    }
+    req.check()?;
     let submitted = state
         .jobs
         .submit(JobSpec {

@@ -19,6 +19,7 @@ mod error;
 mod fleet;
 mod panel;
 mod quota;
+mod requests;
 mod tls;
 
 use crate::Settings;
