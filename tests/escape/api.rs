@@ -320,5 +320,13 @@ fn api_abuse_is_refused_counted_and_audited() {
         lenient(t, request.as_bytes())
     });
 
+    // Refused requests called no tool: they are escape attempts, not tool calls.
+    let metrics = http_raw(&t.server.addr, "GET", "/metrics", &[], None).body;
+    let toolless: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("cordon_tool_calls_total{") && l.contains("tool=\"\""))
+        .collect();
+    assert!(toolless.is_empty(), "{toolless:?}");
+
     t.done(31);
 }

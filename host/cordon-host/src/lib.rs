@@ -447,14 +447,16 @@ impl Host {
             audit.subject.clone_from(&p.subject);
         }
         audit.tool = tool.to_owned();
-        self.finish_err(audit, e, Instant::now())
+        let (audit, e) = self.count_refusal(audit, e);
+        self.record(audit);
+        e
     }
 
     /// Records a component refused while the catalog loaded (`tool` its directory's name,
     /// `why` what was wrong with it): a malformed component, imports no call may have,
-    /// or one refused by admission policy, counted and audited as `malformed_component` under
-    /// the catalog's own name. A tool
-    /// that stays broken is recorded once per distinct reason, not at every reload.
+    /// or one refused by admission policy, counted and audited as `malformed_component`
+    /// under the catalog's own name. A tool that stays broken is recorded once per distinct
+    /// reason, not at every reload.
     pub fn refuse_component(&self, tool: &str, why: &CallError) {
         if !matches!(
             why.code,
@@ -481,13 +483,25 @@ impl Host {
         let mut audit = self.blank_record(now_ms(), &request_id, &new_trace_id());
         audit.subject = "catalog".to_owned();
         audit.tool = tool.to_owned();
-        self.finish_err(audit, e, Instant::now());
+        let (audit, _) = self.count_refusal(audit, e);
+        self.record(audit);
     }
 
-    /// Counts a failed call's violations, records it, and hands the error back. A call
-    /// stopped by a limit (fuel, memory, deadline, output, ...) carries that limit as its
-    /// violation, so exhaustion is counted and audited like any other attempt.
-    fn finish_err(&self, mut audit: AuditRecord, mut e: CallError, received: Instant) -> CallError {
+    /// Counts a failed call (its outcome, its violations), records it, and hands the error
+    /// back.
+    fn finish_err(&self, audit: AuditRecord, e: CallError, received: Instant) -> CallError {
+        let (audit, e) = self.count_refusal(audit, e);
+        self.observe(&audit, received);
+        self.record(audit);
+        e
+    }
+
+    /// Counts `e`'s violations as escape attempts (alerting on containment ones) and fills
+    /// its outcome into `audit`. A call stopped by a limit (fuel, memory, deadline, output,
+    /// ...) carries that limit as its violation, so exhaustion is counted and audited like
+    /// any other attempt. Requests refused before they became calls go through here too,
+    /// but not through the call metrics ([`Host::observe`]): they called no tool.
+    fn count_refusal(&self, mut audit: AuditRecord, mut e: CallError) -> (AuditRecord, CallError) {
         if let Some(kind) = EscapeKind::of_limit(e.code)
             && !e.violations.iter().any(|v| v.kind == kind)
         {
@@ -536,9 +550,7 @@ impl Host {
             code = %e.code,
             "call refused or failed"
         );
-        self.observe(&audit, received);
-        self.record(audit);
-        e
+        (audit, e)
     }
 
     /// Queues the audit record (committed in batches off the call's path).
