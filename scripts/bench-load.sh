@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Load benchmark (`make bench-load`): a trivial tool called over the HTTP API
-# (POST /v1/tools/trivial/call) and over MCP Streamable HTTP (tools/call), with wrk.
+# (POST /v1/tools/trivial/call) and over MCP Streamable HTTP (tools/call), with wrk; and,
+# as the comparison point in the same run, the same sum as a native command in the process
+# and container tiers through the same API.
 # Targets (BENCHMARKS.md): HTTP >= 10,000 calls/s with p99 < 10 ms; MCP >= 3,000 calls/s.
 #
 # The server and wrk share this machine's cores; the numbers include that contention.
@@ -30,7 +32,26 @@ version = "0"
 description = "Adds two numbers: a benchmark of the host, not the guest."
 component = "trivial.wasm"
 EOF
+# The comparison point, measured in the same run through the same API: the same sum as a
+# Python one-liner (`python3 -c 'print(2+3)'`), a native command in the process tier
+# (bubblewrap) and the container tier (crun): what a container-per-call runner does. Needs
+# root, bwrap, crun and `make rootfs` (whose root has python3); skipped, and said so, where
+# they are missing.
+for tier in process container; do
+  mkdir -p "$work/tools/add-$tier"
+  cat > "$work/tools/add-$tier/tool.toml" <<EOF
+name = "add-$tier"
+version = "0"
+description = "2 + 3 in Python, as a native command in the $tier tier."
+[native]
+command = "python3"
+args = ["-c", "print(2+3)"]
+tier = "$tier"
+EOF
+done
+# No microVM tool here: no pool of booted VMs either (under TCG they would take the CPU).
 cat > "$work/cordon.toml" <<'EOF'
+microvm_pool = 0
 [serve.quota]
 requests_per_second = 10000000
 burst = 10000000
@@ -85,6 +106,24 @@ request = function()
 end
 EOF
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/mcp.lua" "$base/mcp"
+
+# The same sum through the native tiers, fewer connections: each call is a sandbox start.
+for tier in process container; do
+  echo
+  echo "== HTTP: POST /v1/tools/add-$tier/call (python3 print(2+3) in the $tier tier; $THREADS threads, 4 connections, $DURATION)"
+  if ! curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d '{"arguments":{}}' "$base/v1/tools/add-$tier/call" | grep -q '"stdout":"5\\n"'; then
+    echo "SKIPPED: the $tier tier cannot run here (cordon doctor says why)"
+    continue
+  fi
+  cat > "$work/$tier.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"arguments":{}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+EOF
+  wrk -t"$THREADS" -c4 -d"$DURATION" --latency -s "$work/$tier.lua" "$base/v1/tools/add-$tier/call"
+done
 
 echo
 echo "== server: calls counted"

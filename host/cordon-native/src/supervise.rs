@@ -78,18 +78,22 @@ pub async fn supervise(
     // Whatever the command left running (a daemon it started) dies with the call; then the
     // pipes it may have held close.
     let survivors = group.kill_all();
+    // A reader that stopped at the cap may finish after the command did (the command dies
+    // of the closed pipe, and its exit can win the race above): its overflow still counts.
     let collect = |done: Option<Vec<u8>>, task: tokio::task::JoinHandle<(Vec<u8>, bool)>| async move {
         match done {
-            Some(bytes) => bytes,
+            Some(bytes) => (bytes, false),
             None => (tokio::time::timeout(Duration::from_secs(1), task).await)
                 .ok()
                 .and_then(Result::ok)
-                .map(|r| r.0)
                 .unwrap_or_default(),
         }
     };
-    let stdout = collect(out_done, out_task).await;
-    let stderr = collect(err_done, err_task).await;
+    let (stdout, out_over) = collect(out_done, out_task).await;
+    let (stderr, err_over) = collect(err_done, err_task).await;
+    if out_over || err_over {
+        stopped.get_or_insert(Stopped::Output);
+    }
     let hits = group.hits();
     // The most telling cause first: a fork bomb also runs into its deadline and, with
     // enough copies of itself, into its memory limit; a memory bomb into its deadline. The
