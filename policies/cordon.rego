@@ -1,7 +1,8 @@
 # Cordon's default policy: least privilege.
 #
-# One query, `data.cordon.decision`, answers everything the host needs for a call: whether
-# it may run, why not, what it is granted, its limits and its backend. A second one,
+# `data.cordon.decision` answers everything the host needs for a call: whether it may run,
+# why not, what it is granted, its limits and its backend. It is made of two queries the
+# host evaluates apart (`call` and `argument_check`, see "The answer"). Another,
 # `data.cordon.admission`, decides whether a tool may be added to the catalog at all.
 # The tables this policy reads (roles, the per-tool permission matrix, tenants, path and
 # command rules) are data, in data.json; change them there, not here.
@@ -20,65 +21,61 @@ package cordon
 import rego.v1
 
 # --- The answer -------------------------------------------------------------------------
+# A decision is made of two parts, each a query of its own, so that the host can keep one
+# and evaluate only the other on most calls:
+#
+#   call            everything that does not depend on the call's arguments: who may call
+#                   what, the grants, the limits, the backend. The host evaluates it on the
+#                   input *without* `arguments` and reuses the answer for the same principal,
+#                   tool and request, so its rules must not read `input.arguments` (the host
+#                   refuses to load a policy whose `call` does).
+#   argument_check  what the arguments add: reasons and violations (the path rules below),
+#                   evaluated on every call with the whole input.
+#
+# `decision` puts the two together exactly as the host does (allowed only if `call` allows
+# and the arguments add nothing against it; reasons merged and sorted; violations of `call`
+# first). `cordon policy eval`, the tests, and a single-query engine such as OPA read it.
 
 decision := {
 	"allow": allow,
+	"reasons": sort({r | some r in call.reasons} | {r | some r in argument_check.reasons}),
+	"violations": array.concat(call.violations, argument_check.violations),
+	"grants": call.grants,
+	"limits": call.limits,
+	"backend": call.backend,
+}
+
+default allow := false
+
+allow if {
+	call.allow
+	count(argument_check.reasons) == 0
+	count(argument_check.violations) == 0
+}
+
+call := {
+	"allow": call_allowed,
 	"reasons": sort([r | some r in reasons]),
-	"violations": [v | some v in violations],
+	"violations": [v | some v in command_violations],
 	"grants": grants,
 	"limits": limits,
 	"backend": backend,
 }
 
-default allow := false
+argument_check := {
+	"reasons": sort([r | some r in argument_reasons]),
+	"violations": [v | some v in path_violations],
+}
+
+default call_allowed := false
 
 # Allowed only on positive evidence: a permission held, and nothing against it. Anything
-# missing from the input leaves `allow` at its default.
-allow if {
+# missing from the input leaves `call_allowed` at its default.
+call_allowed if {
 	required_permission in permissions
 	count(reasons) == 0
-	count(violations) == 0
+	count(command_violations) == 0
 }
-
-# Most calls are allowed, and checking every reason rule against them is most of a
-# decision's cost. `clear` is the cheap test that none of the reason rules below can fire;
-# each of them starts with `not clear`, so on a plain call they stop at once. A reason rule
-# added without that guard is simply evaluated on every call: safe, only slower.
-# (`test_the_fast_path_never_allows_what_the_full_path_denies` checks `clear` stays honest.)
-#
-# It holds when the permission is held, the tenant is enabled, a native command is on the
-# allow-list, and no path-named argument so much as looks like leaving its directory
-# (absolute, home-relative or containing ".."; the path rules skip their loops unless one
-# does).
-clear if {
-	is_string(input.tool.function)
-	required_permission in permissions
-	not tenant.disabled == true
-	command_clear
-	not path_suspect
-}
-
-command_clear if not is_string(input.tool.command)
-
-command_clear if {
-	input.tool.command in data.commands.allowed
-	not input.tool.command in data.commands.blocked
-}
-
-path_suspect if {
-	some name, value in input.arguments
-	is_string(value)
-	strings.any_prefix_match(value, ["/", "~"])
-	path_name(name)
-}
-
-path_suspect if {
-	some name, value in input.arguments
-	is_string(value)
-	contains(value, "..")
-	path_name(name)
-}
-
 
 # --- Who: roles and permissions ---------------------------------------------------------
 
@@ -124,7 +121,6 @@ tenant := object.get(data.tenants, input.principal.tenant, data.tenants["*"])
 # --- Why not ----------------------------------------------------------------------------
 
 reasons contains msg if {
-	not clear
 	count(known_roles) == 0
 	msg := sprintf(
 		"principal %s/%s holds no role this policy knows (holds %v; known: %v)",
@@ -133,7 +129,6 @@ reasons contains msg if {
 }
 
 reasons contains msg if {
-	not clear
 	count(known_roles) > 0
 	not required_permission in permissions
 	msg := sprintf(
@@ -143,25 +138,20 @@ reasons contains msg if {
 }
 
 reasons contains "the input names no tool function" if {
-	not clear
 	not is_string(input.tool.function)
 }
 
 reasons contains msg if {
-	not clear
 	tenant.disabled == true
 	msg := sprintf("tenant %q is disabled", [input.principal.tenant])
 }
 
 reasons contains msg if {
-	not clear
 	some msg in command_refusals
 }
 
-reasons contains msg if {
-	not clear
-	some v in violations
-	v.kind != "command"
+argument_reasons contains msg if {
+	some v in path_violations
 	msg := sprintf("argument %s: %s", [trim_prefix(v.operation, "argument "), v.reason])
 }
 
@@ -169,6 +159,23 @@ reasons contains msg if {
 # Arguments that name paths are checked before the call. A violation denies the call as a
 # `path_escape` and is counted and audited as an escape attempt. The guest's filesystem
 # guard checks again at use; this catches the attempt before anything runs.
+
+# Most calls name no path that even looks like leaving its directory, and the path rules
+# below skip their loops unless one does: absolute, home-relative or containing "..". Each
+# path rule fires only on a value that passes this test.
+path_suspect if {
+	some name, value in input.arguments
+	is_string(value)
+	strings.any_prefix_match(value, ["/", "~"])
+	path_name(name)
+}
+
+path_suspect if {
+	some name, value in input.arguments
+	is_string(value)
+	contains(value, "..")
+	path_name(name)
+}
 
 # Arguments that name paths, by argument name: computed once per decision.
 path_arguments[name] := value if {
@@ -181,14 +188,14 @@ path_name(name) if data.paths.argument_names[name]
 
 path_name(name) if strings.any_suffix_match(name, data.paths.argument_suffixes)
 
-violations contains v if {
+path_violations contains v if {
 	path_suspect
 	some name, value in path_arguments
 	".." in split(replace(value, "\\", "/"), "/")
 	v := violation("path_traversal", name, value, "climbs out of its directory with \"..\"")
 }
 
-violations contains v if {
+path_violations contains v if {
 	path_suspect
 	some name, value in path_arguments
 	startswith(value, "/")
@@ -197,14 +204,14 @@ violations contains v if {
 	v := violation("absolute_path", name, value, "is an absolute path outside every granted directory")
 }
 
-violations contains v if {
+path_violations contains v if {
 	path_suspect
 	some name, value in path_arguments
 	startswith(value, "~")
 	v := violation("absolute_path", name, value, "names a home directory, which is never granted")
 }
 
-violations contains v if {
+path_violations contains v if {
 	path_suspect
 	some name, value in path_arguments
 	startswith(value, "/")
@@ -215,8 +222,7 @@ violations contains v if {
 
 # A native command that is blocked or not on the allow-list is an attempt to run what may not
 # run: counted and audited as such (the host answers `command_not_allowed`).
-violations contains v if {
-	not clear
+command_violations contains v if {
 	some msg in command_refusals
 	v := {"kind": "command", "operation": "command", "path": input.tool.command, "reason": msg}
 }

@@ -236,52 +236,52 @@ test_a_blocked_command_is_denied_at_call_time_too if {
 	[v.kind | some v in d.violations] == ["command"]
 }
 
-# --- The fast path ----------------------------------------------------------------------
-# When `clear` holds, the shipped reason rules are skipped. So `clear` must never hold where
-# one of them would fire: with `clear` forced off, the same call must still be allowed.
-# It should also hold for the plain calls that make up most traffic.
+# --- The two parts of a decision ---------------------------------------------------------
+# The host evaluates `call` without the arguments and keeps its answer, so `call` must give
+# the same answer with and without them; `argument_check` adds the arguments' findings.
 
-fast_path_agrees if not cordon.clear
+sample_calls := [
+	read_call(["guest"]),
+	write_call(["guest"]),
+	write_call(["developer"]),
+	read_call(["root"]),
+	read_call([]),
+	path_call("docs/a.txt"),
+	path_call("docs/../../etc/shadow"),
+	path_call(`..\secret`),
+	path_call("/ws/a.txt"),
+	path_call("/srv/ws/a.txt"),
+	path_call("/etc/passwd"),
+	path_call("~/.ssh/id_rsa"),
+	call(["admin"], "fs", "files#search", {"root_dir": "/etc"}),
+	call(["admin"], "fs", "files#search", {"pattern": "../x"}),
+	json.patch(call(["admin"], "net", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "curl"}]),
+	json.patch(call(["admin"], "x", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "perl"}]),
+	{},
+]
 
-fast_path_agrees if {
-	cordon.clear
-	cordon.allow with data.cordon.clear as false
-	count(cordon.reasons) == 0 with data.cordon.clear as false
-}
-
-test_the_fast_path_never_allows_what_the_full_path_denies if {
-	every i in [
-		read_call(["guest"]),
-		write_call(["guest"]),
-		write_call(["developer"]),
-		read_call(["root"]),
-		read_call([]),
-		path_call("docs/a.txt"),
-		path_call("docs/../../etc/shadow"),
-		path_call(`..\secret`),
-		path_call("/ws/a.txt"),
-		path_call("/srv/ws/a.txt"),
-		path_call("/etc/passwd"),
-		path_call("~/.ssh/id_rsa"),
-		call(["admin"], "fs", "files#search", {"root_dir": "/etc"}),
-		call(["admin"], "fs", "files#search", {"pattern": "../x"}),
-		json.patch(call(["admin"], "net", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "curl"}]),
-		json.patch(call(["admin"], "x", "run", {}), [{"op": "replace", "path": "/tool/command", "value": "perl"}]),
-		{},
-	] {
-		fast_path_agrees with input as i
+test_call_does_not_depend_on_the_arguments if {
+	every i in sample_calls {
+		with_arguments := cordon.call with input as i
+		without := cordon.call with input as object.remove(i, ["arguments"])
+		with_arguments == without
 	}
 }
 
-test_plain_calls_take_the_fast_path if {
-	cordon.clear with input as read_call(["guest"])
-	cordon.clear with input as write_call(["developer"])
-	cordon.clear with input as call(["admin"], "fs", "files#search", {"pattern": "../x"})
+test_plain_arguments_add_nothing if {
+	nothing := {"reasons": [], "violations": []}
+	cordon.argument_check == nothing with input as read_call(["guest"])
+	cordon.argument_check == nothing with input as path_call("docs/a.txt")
+	cordon.argument_check == nothing with input as call(["admin"], "fs", "files#search", {"pattern": "../x"})
 }
 
-test_a_disabled_tenant_leaves_the_fast_path if {
-	tenants := {"*": {"limits": {}}, "acme": {"disabled": true, "limits": {}}}
-	not cordon.clear with input as read_call(["admin"]) with data.tenants as tenants
+test_the_arguments_alone_can_deny if {
+	i := path_call("docs/../../etc/shadow")
+	c := cordon.call with input as i
+	c.allow
+	a := cordon.argument_check with input as i
+	[v.kind | some v in a.violations] == ["path_traversal"]
+	not cordon.decision.allow with input as i
 }
 
 # --- Admission --------------------------------------------------------------------------

@@ -3,7 +3,13 @@
 //! - `policy/decide`: the default policy through the whole decision path as a call takes
 //!   it: input built from the principal, the `fs` tool's manifest (prepared once, as the
 //!   host does), the arguments and the call's grants and limits; run on the RVM; the answer
-//!   decoded into a `Decision`. Target: p50 under 10 µs.
+//!   decoded into a `Decision`. The steady state: the same caller calling the same tool
+//!   again, so the part of the decision without arguments is the kept one and only the
+//!   argument rules run. Target: p50 under 10 µs.
+//! - `policy/decide-absolute-path`: the same, with a path argument that the path rules must
+//!   look at (absolute, inside the grant).
+//! - `policy/decide-new-caller`: a caller never seen before on every call, so the whole
+//!   policy runs (both parts, nothing kept): what a first call costs.
 //! - `audit/append+commit`: records appended and committed (hash-chained, batched SQLite
 //!   transactions), amortised per record. Target: under 10 µs at 10,000 records/s.
 //!
@@ -60,14 +66,66 @@ fn policy(c: &mut Criterion) {
     };
     assert!(decide().decision.allow);
     c.bench_function("policy/decide", |b| b.iter(|| black_box(decide())));
-    let samples = (0..20_000)
+    percentiles("policy/decide", timed(decide));
+
+    let absolute = json!({"path": "/ws/reports/q3.txt", "contents": "hello", "append": null});
+    let decide_absolute = || {
+        policy.decide(&DecisionInput {
+            principal: &principal,
+            tool: ToolInput {
+                name: "fs",
+                function: "files#write-file",
+                registered: true,
+                manifest: Some(&manifest),
+                command: None,
+            },
+            arguments: &absolute,
+            request: RequestInput::new(&grants, &limits),
+        })
+    };
+    assert!(decide_absolute().decision.allow);
+    c.bench_function("policy/decide-absolute-path", |b| {
+        b.iter(|| black_box(decide_absolute()))
+    });
+    percentiles("policy/decide-absolute-path", timed(decide_absolute));
+
+    // More callers than the policy keeps answers for, taken in turn: every call is a first.
+    let callers: Vec<Principal> = (0..20_000)
+        .map(|i| Principal::new("acme", format!("caller-{i}"), ["developer"]))
+        .collect();
+    let next = std::cell::Cell::new(0usize);
+    let decide_new_caller = || {
+        let i = next.get();
+        next.set((i + 1) % callers.len());
+        policy.decide(&DecisionInput {
+            principal: &callers[i],
+            tool: ToolInput {
+                name: "fs",
+                function: "files#write-file",
+                registered: true,
+                manifest: Some(&manifest),
+                command: None,
+            },
+            arguments: &args,
+            request: RequestInput::new(&grants, &limits),
+        })
+    };
+    assert!(decide_new_caller().decision.allow);
+    c.bench_function("policy/decide-new-caller", |b| {
+        b.iter(|| black_box(decide_new_caller()))
+    });
+    percentiles("policy/decide-new-caller", timed(decide_new_caller));
+}
+
+/// 20,000 individually timed runs of `f`.
+fn timed<T>(f: impl Fn() -> T) -> Vec<Duration> {
+    (0..20_000)
         .map(|_| {
             let t = Instant::now();
-            black_box(decide());
+            black_box(f());
             t.elapsed()
         })
-        .collect();
-    percentiles("policy/decide", samples);
+        .collect()
 }
 
 fn record(i: u64) -> AuditRecord {

@@ -1,7 +1,8 @@
 //! The decision input built from a caller's principal and arguments, evaluated by the
 //! shipped policy. Whatever the arguments, the decision comes back (never a panic), the
-//! same twice, and a path-named argument that climbs out with `..` or names `/etc` is never
-//! allowed.
+//! same twice, the same as the policy's whole `data.cordon.decision` gives (the host
+//! evaluates it in two parts and keeps one), and a path-named argument that climbs out with
+//! `..` or names `/etc` is never allowed.
 #![no_main]
 
 use cordon_core::{Grants, Limits, Principal};
@@ -42,6 +43,9 @@ fuzz_target!(|data: &[u8]| {
     let first = POLICY.decide(&input).decision;
     let second = POLICY.decide(&input).decision;
     assert_eq!(first, second, "the same input decided twice differently");
+    let document = serde_json::to_value(&input).expect("the input is JSON");
+    let whole = POLICY.decide_json(&document).decision;
+    assert_eq!(first, whole, "the two-part decision differs from data.cordon.decision");
     if let Some(path) = arguments.get("path").and_then(|p| p.as_str())
         && (path.starts_with("/etc") || path.split('/').next() == Some(".."))
     {

@@ -9,10 +9,24 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The package that holds the entry points.
+const PACKAGE: &str = "data.cordon";
+
 /// The rule that decides a call.
 pub const DECISION_RULE: &str = "data.cordon.decision";
 /// The rule that decides whether a tool may join the catalog.
 pub const ADMISSION_RULE: &str = "data.cordon.admission";
+/// The part of a decision that does not depend on the call's arguments: evaluated without
+/// them and reused for the same principal, tool and request (see [`Split`]).
+pub const CALL_RULE: &str = "data.cordon.call";
+/// The part of a decision the arguments add: reasons and violations.
+pub const ARGUMENT_CHECK_RULE: &str = "data.cordon.argument_check";
+
+/// Builtins whose answer is not a function of their arguments (regorus's own list of
+/// builtins it must not re-evaluate within one query): a `call` that uses one is evaluated
+/// on every call instead of being reused.
+const UNREPEATABLE_BUILTINS: [&str; 4] =
+    ["opa.runtime", "rand.intn", "time.now_ns", "uuid.rfc4122"];
 
 /// A policy can loop or build huge values; evaluation stops after this many RVM
 /// instructions (the default policy uses a few thousand per decision).
@@ -23,12 +37,33 @@ const MAX_INSTRUCTIONS: usize = 1_000_000;
 pub struct CompiledPolicy {
     decision: Arc<Program>,
     admission: Arc<Program>,
+    split: Option<Split>,
     data: Value,
     hash: String,
     origin: String,
     /// Distinguishes this compilation from every other in the process, so per-thread VMs
     /// know when to load the new programs.
     generation: u64,
+}
+
+/// A decision in two parts, for a policy that defines [`CALL_RULE`] and
+/// [`ARGUMENT_CHECK_RULE`]. Most of a decision's cost is in rules that never look at the
+/// arguments (roles, the permission matrix, grants, limits, backend); evaluated apart, that
+/// part's answer can be kept per principal, tool and request, and only the argument rules run
+/// on every call.
+pub(crate) struct Split {
+    call: Arc<Program>,
+    argument_check: Arc<Program>,
+    /// Why the `call` answer may not be reused, if it may not: it uses a builtin whose answer
+    /// changes from one evaluation to the next.
+    unrepeatable: Option<String>,
+}
+
+impl Split {
+    /// Why the `call` part's answer may not be kept, if it may not.
+    pub(crate) fn unrepeatable(&self) -> Option<&str> {
+        self.unrepeatable.as_deref()
+    }
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -46,6 +81,8 @@ impl CompiledPolicy {
             message: format!("{what}: {e}"),
         };
         let mut engine = Engine::new();
+        // The modules of package `cordon`, where the entry points are declared.
+        let mut cordon_modules = Vec::new();
         let mut data = serde_json::Value::Object(serde_json::Map::new());
         for f in &source.files {
             if f.is_rego() {
@@ -55,9 +92,12 @@ impl CompiledPolicy {
                         .add_policy(f.name.clone(), f.text.clone())
                         .map_err(|e| err(&f.name, &e))?;
                 } else {
-                    engine
+                    let package = engine
                         .add_policy(f.name.clone(), f.text.clone())
                         .map_err(|e| err(&f.name, &e))?;
+                    if package == PACKAGE {
+                        cordon_modules.push(f.name.clone());
+                    }
                 }
             } else {
                 let doc: serde_json::Value =
@@ -83,9 +123,58 @@ impl CompiledPolicy {
         };
         let decision = program(&mut engine, DECISION_RULE)?;
         let admission = program(&mut engine, ADMISSION_RULE)?;
+        let declares = |rule: &str| {
+            let name = rule.trim_start_matches(PACKAGE).trim_start_matches('.');
+            cordon_modules
+                .iter()
+                .any(|m| engine.has_declared_rule_rooted_at(m, name).unwrap_or(false))
+        };
+        let split = match (declares(CALL_RULE), declares(ARGUMENT_CHECK_RULE)) {
+            (false, false) => None,
+            (true, true) => {
+                let call = program(&mut engine, CALL_RULE)?;
+                if reads_arguments(&call) {
+                    return Err(err(
+                        CALL_RULE,
+                        &format!(
+                            "reads input.arguments, which it is never given (the host evaluates it \
+                             without the arguments and reuses its answer); move the rule into \
+                             {ARGUMENT_CHECK_RULE}"
+                        ),
+                    ));
+                }
+                let unrepeatable = call
+                    .builtin_info_table
+                    .iter()
+                    .find(|b| UNREPEATABLE_BUILTINS.contains(&b.name.as_str()))
+                    .map(|b| {
+                        format!(
+                            "{CALL_RULE} uses {}, whose answer changes from call to call",
+                            b.name
+                        )
+                    });
+                Some(Split {
+                    call,
+                    argument_check: program(&mut engine, ARGUMENT_CHECK_RULE)?,
+                    unrepeatable,
+                })
+            }
+            (call, _) => {
+                let (has, lacks) = if call {
+                    (CALL_RULE, ARGUMENT_CHECK_RULE)
+                } else {
+                    (ARGUMENT_CHECK_RULE, CALL_RULE)
+                };
+                return Err(err(
+                    has,
+                    &format!("is defined but {lacks} is not: a policy defines both or neither"),
+                ));
+            }
+        };
         Ok(CompiledPolicy {
             decision,
             admission,
+            split,
             data,
             hash: source.hash(),
             origin: source.origin.clone(),
@@ -103,6 +192,11 @@ impl CompiledPolicy {
         &self.origin
     }
 
+    /// The decision in two parts, if the policy defines them.
+    pub(crate) fn split(&self) -> Option<&Split> {
+        self.split.as_ref()
+    }
+
     /// Evaluates `entry` with `input` on this thread's VM for this compilation.
     pub(crate) fn eval(&self, entry: Entry, input: Value) -> Result<Value, String> {
         VMS.with(|cell| {
@@ -113,11 +207,20 @@ impl CompiledPolicy {
                     generation: self.generation,
                     decision: self.vm(&self.decision)?,
                     admission: self.vm(&self.admission)?,
+                    split: match &self.split {
+                        Some(s) => Some((self.vm(&s.call)?, self.vm(&s.argument_check)?)),
+                        None => None,
+                    },
                 }),
             };
-            let vm = match entry {
-                Entry::Decision => &mut vms.decision,
-                Entry::Admission => &mut vms.admission,
+            let vm = match (entry, &mut vms.split) {
+                (Entry::Decision, _) => &mut vms.decision,
+                (Entry::Admission, _) => &mut vms.admission,
+                (Entry::Call, Some((call, _))) => call,
+                (Entry::ArgumentCheck, Some((_, argument_check))) => argument_check,
+                (Entry::Call | Entry::ArgumentCheck, None) => {
+                    return Err("the policy does not split its decision".to_owned());
+                }
             };
             vm.set_input(input);
             vm.execute().map_err(|e| e.to_string())
@@ -131,6 +234,17 @@ impl CompiledPolicy {
         vm.set_data(self.data.clone()).map_err(|e| e.to_string())?;
         Ok(vm)
     }
+}
+
+/// Whether `program` may read `input.arguments`: a field of the input is read by its name,
+/// which is then one of the program's literals. (A rule that finds the field by iterating
+/// over the whole input is not caught; the policy tests hold the shipped `call` to the same
+/// answer with and without arguments.)
+fn reads_arguments(program: &Program) -> bool {
+    program
+        .literals
+        .iter()
+        .any(|l| matches!(l, Value::String(s) if &**s == "arguments"))
 }
 
 /// Merges data document `doc` into `into` as OPA does: objects merge key by key; any other
@@ -161,6 +275,8 @@ fn merge(into: &mut serde_json::Value, doc: serde_json::Value) -> Result<(), Str
 pub(crate) enum Entry {
     Decision,
     Admission,
+    Call,
+    ArgumentCheck,
 }
 
 /// A VM is cheap to reuse (its registers and caches are reset per run) but not to share
@@ -169,6 +285,8 @@ struct ThreadVms {
     generation: u64,
     decision: RegoVM,
     admission: RegoVM,
+    /// `call` and `argument_check`, when the policy splits its decision.
+    split: Option<(RegoVM, RegoVM)>,
 }
 
 thread_local! {

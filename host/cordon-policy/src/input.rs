@@ -1,10 +1,11 @@
 //! What policy is asked: the input documents for `decision` and `admission`.
 
 use cordon_core::{DirMode, Grants, HostRule, Limits, Principal};
-use regorus::Value;
+use regorus::{Rc, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Everything policy sees about one call.
 #[derive(Debug, Serialize)]
@@ -165,19 +166,35 @@ pub struct AdmissionTool<'a> {
 
 /// A JSON document converted to the policy engine's value form, so that a document used by
 /// many calls (a tool's manifest) is converted once. Cloning it is a reference-count bump.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyValue(Value);
+#[derive(Debug, Clone)]
+pub struct PolicyValue {
+    value: Value,
+    /// Names this conversion among all others in the process: kept decisions are keyed by
+    /// it, never by comparing whole manifests.
+    id: u64,
+}
+
+static NEXT_VALUE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl PolicyValue {
     /// Converts `json`.
     pub fn from_json(json: &serde_json::Value) -> PolicyValue {
-        PolicyValue(json_value(json))
+        PolicyValue {
+            value: json_value(json),
+            id: NEXT_VALUE_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl PartialEq for PolicyValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
     }
 }
 
 impl Serialize for PolicyValue {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.value.serialize(s)
     }
 }
 
@@ -291,6 +308,73 @@ impl DecisionInput<'_> {
     /// `serde_json::to_value(self)` describes (a test holds them equal), without the JSON
     /// detour that cost more than the rest of a decision.
     pub(crate) fn to_value(&self) -> Value {
+        self.with_arguments(self.call_value())
+    }
+
+    /// `call`, the input without its arguments (from [`DecisionInput::call_value`]), with the
+    /// arguments added: the whole input.
+    pub(crate) fn with_arguments(&self, mut call: Value) -> Value {
+        if let Value::Object(fields) = &mut call {
+            Rc::make_mut(fields).insert(KEYS.arguments.clone(), json_value(self.arguments));
+        }
+        call
+    }
+
+    /// Exactly what [`DecisionInput::call_value`] is made of, as bytes: equal keys, equal
+    /// documents. A manifest stands for itself by its conversion's identity.
+    pub(crate) fn call_key(&self) -> Vec<u8> {
+        let mut key = Key(Vec::with_capacity(256));
+        let p = self.principal;
+        key.str(&p.tenant);
+        key.str(&p.subject);
+        key.count(p.roles.len());
+        for role in &p.roles {
+            key.str(role);
+        }
+        let t = &self.tool;
+        key.str(t.name);
+        key.str(t.function);
+        key.byte(u8::from(t.registered));
+        match t.manifest {
+            Some(m) => {
+                key.byte(1);
+                key.u64(m.id);
+            }
+            None => key.byte(0),
+        }
+        key.opt(t.command);
+        let r = &self.request;
+        key.count(r.dirs.len());
+        for d in &r.dirs {
+            key.str(&d.guest);
+            key.str(&d.host);
+            key.byte(match d.mode {
+                DirMode::ReadOnly => 0,
+                DirMode::ReadWrite => 1,
+            });
+        }
+        key.count(r.env.len());
+        for e in &r.env {
+            key.str(e);
+        }
+        key.opt(r.scratch.as_deref());
+        key.count(r.hosts.len());
+        for h in &r.hosts {
+            key.str(&h.rule);
+            key.str(&h.scheme);
+            key.str(&h.host);
+            key.u64(u64::from(h.port));
+        }
+        let l = &r.limits;
+        for n in [l.fuel, l.timeout_ms, l.memory_bytes, l.output_bytes] {
+            key.u64(n);
+        }
+        key.opt(r.backend.as_deref());
+        key.0
+    }
+
+    /// The input document without `arguments`: what `data.cordon.call` is given.
+    pub(crate) fn call_value(&self) -> Value {
         let k = &*KEYS;
         let p = self.principal;
         let principal = object([
@@ -311,7 +395,10 @@ impl DecisionInput<'_> {
             (&k.name, Value::from(t.name)),
             (&k.function, Value::from(t.function)),
             (&k.registered, Value::Bool(t.registered)),
-            (&k.manifest, t.manifest.map_or(Value::Null, |m| m.0.clone())),
+            (
+                &k.manifest,
+                t.manifest.map_or(Value::Null, |m| m.value.clone()),
+            ),
             (&k.command, string_or_null(t.command)),
         ]);
         let r = &self.request;
@@ -370,9 +457,41 @@ impl DecisionInput<'_> {
         object([
             (&k.principal, principal),
             (&k.tool, tool),
-            (&k.arguments, json_value(self.arguments)),
             (&k.request, request),
         ])
+    }
+}
+
+/// A byte string no two different inputs share: every variable-length part is preceded by
+/// its length, every optional part by whether it is there.
+struct Key(Vec<u8>);
+
+impl Key {
+    fn byte(&mut self, b: u8) {
+        self.0.push(b);
+    }
+
+    fn u64(&mut self, n: u64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+
+    fn count(&mut self, n: usize) {
+        self.u64(n as u64);
+    }
+
+    fn str(&mut self, s: &str) {
+        self.count(s.len());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn opt(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.byte(1);
+                self.str(s);
+            }
+            None => self.byte(0),
+        }
     }
 }
 

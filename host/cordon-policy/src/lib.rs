@@ -7,6 +7,13 @@
 //!   so with which grants, limits and backend? (`data.cordon.decision`)
 //! - [`Policy::admit`]: may this tool join the catalog at all? (`data.cordon.admission`)
 //!
+//! A policy may define its decision in two parts, as the default policy does:
+//! `data.cordon.call`, everything that does not depend on the call's arguments, and
+//! `data.cordon.argument_check`, the reasons and violations the arguments add. The part
+//! without arguments is evaluated on an input that has none, so its answer is kept per
+//! principal, tool and request and reused; only the argument rules run on every call. A
+//! policy that defines only `decision` is evaluated whole on every call.
+//!
 //! Both default to *deny*: an evaluation error, an undefined result or an answer that does
 //! not decode is a refusal that says why, never an allow.
 //!
@@ -38,7 +45,7 @@ mod input;
 mod source;
 mod testing;
 
-pub use compiled::{ADMISSION_RULE, CompiledPolicy, DECISION_RULE};
+pub use compiled::{ADMISSION_RULE, ARGUMENT_CHECK_RULE, CALL_RULE, CompiledPolicy, DECISION_RULE};
 pub use input::{
     AdmissionComponent, AdmissionInput, AdmissionTool, DecisionInput, PolicyValue, RequestInput,
     RequestedDir, RequestedHost, RequestedLimits, ToolInput,
@@ -47,8 +54,9 @@ pub use source::{PolicyFile, PolicySource};
 pub use testing::{TestOutcome, TestResult, run_tests};
 
 use compiled::Entry;
-use cordon_core::{Decision, ErrorCode};
+use cordon_core::{Decision, ErrorCode, Violation};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime};
@@ -140,6 +148,36 @@ type RejectedHook = Box<dyn Fn(&str) + Send + Sync>;
 struct Current {
     compiled: CompiledPolicy,
     hash: Arc<str>,
+    /// Answers of `data.cordon.call` by input, when the policy splits its decision and they
+    /// may be reused. Belongs to this compilation: a reload starts with none.
+    kept: Option<KeptCalls>,
+}
+
+/// Distinct principal × tool × request combinations kept before starting over: a bound on
+/// memory that a real workload (a few callers, a catalog of tools) stays far below.
+const MAX_KEPT_CALLS: usize = 16_384;
+
+/// `data.cordon.call` answers, by [`DecisionInput::call_key`].
+#[derive(Default)]
+struct KeptCalls {
+    by_input: RwLock<HashMap<Box<[u8]>, Arc<CallPart>>>,
+}
+
+/// One `data.cordon.call` answer and the input it was given (the whole input of
+/// `argument_check` is that plus the arguments).
+struct CallPart {
+    input: regorus::Value,
+    decision: Decision,
+}
+
+/// What `data.cordon.argument_check` answers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Findings {
+    #[serde(default)]
+    reasons: Vec<String>,
+    #[serde(default)]
+    violations: Vec<Violation>,
 }
 
 impl Policy {
@@ -195,7 +233,23 @@ impl Policy {
 
     /// Decides one call. Never fails: anything but a well-formed answer is a denial.
     pub fn decide(&self, input: &DecisionInput<'_>) -> Verdict {
-        self.decide_value(input.to_value())
+        let current = self.current();
+        if current.compiled.split().is_none() {
+            return self.decide_value(input.to_value());
+        }
+        let call = current.call_part(input);
+        let findings = decode_findings(current.compiled.eval(
+            Entry::ArgumentCheck,
+            input.with_arguments(call.input.clone()),
+        ));
+        let decision = match findings {
+            Ok(f) => combine(call.decision.clone(), f),
+            Err(reason) => Decision::deny(reason),
+        };
+        Verdict {
+            decision,
+            policy_hash: current.hash.clone(),
+        }
     }
 
     /// [`Policy::decide`] for an input document given as JSON (`cordon policy eval`).
@@ -318,8 +372,92 @@ impl Policy {
 impl Current {
     fn new(compiled: CompiledPolicy) -> Current {
         let hash = Arc::from(compiled.hash());
-        Current { compiled, hash }
+        let kept = match compiled.split().map(compiled::Split::unrepeatable) {
+            Some(None) => Some(KeptCalls::default()),
+            Some(Some(why)) => {
+                tracing::warn!(policy = %hash, "{why}: it is evaluated on every call");
+                None
+            }
+            None => None,
+        };
+        Current {
+            compiled,
+            hash,
+            kept,
+        }
     }
+
+    /// `data.cordon.call`'s answer for `input`: the kept one, or evaluated now (and kept).
+    fn call_part(&self, input: &DecisionInput<'_>) -> Arc<CallPart> {
+        let Some(kept) = &self.kept else {
+            return Arc::new(self.eval_call_part(input));
+        };
+        let key = input.call_key();
+        if let Some(part) = kept
+            .by_input
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key.as_slice())
+        {
+            return part.clone();
+        }
+        let part = Arc::new(self.eval_call_part(input));
+        let mut by_input = kept
+            .by_input
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if by_input.len() >= MAX_KEPT_CALLS {
+            by_input.clear();
+        }
+        by_input.insert(key.into_boxed_slice(), part.clone());
+        part
+    }
+
+    fn eval_call_part(&self, input: &DecisionInput<'_>) -> CallPart {
+        let value = input.call_value();
+        let decision = decode(self.compiled.eval(Entry::Call, value.clone()), CALL_RULE)
+            .unwrap_or_else(Decision::deny);
+        CallPart {
+            input: value,
+            decision,
+        }
+    }
+}
+
+/// The decision of a split policy, exactly as the default policy's `decision` rule puts it
+/// together: allowed only if `call` allows and the arguments add nothing against it; reasons
+/// merged, sorted and without repeats; the call's violations first.
+fn combine(mut decision: Decision, findings: Findings) -> Decision {
+    if findings.reasons.is_empty() && findings.violations.is_empty() {
+        return decision;
+    }
+    decision.allow = false;
+    decision.reasons.extend(findings.reasons);
+    decision.reasons.sort_unstable();
+    decision.reasons.dedup();
+    decision.violations.extend(findings.violations);
+    decision
+}
+
+/// [`decode`] for `argument_check`, which on almost every call answers that the arguments
+/// add nothing: that answer is recognised without the JSON round trip.
+fn decode_findings(result: Result<regorus::Value, String>) -> Result<Findings, String> {
+    let nothing = |(k, v): (&regorus::Value, &regorus::Value)| {
+        let named =
+            matches!(k, regorus::Value::String(s) if &**s == "reasons" || &**s == "violations");
+        let empty = match v {
+            regorus::Value::Array(a) => a.is_empty(),
+            regorus::Value::Set(s) => s.is_empty(),
+            _ => false,
+        };
+        named && empty
+    };
+    if let Ok(regorus::Value::Object(fields)) = &result
+        && fields.iter().all(nothing)
+    {
+        return Ok(Findings::default());
+    }
+    decode(result, ARGUMENT_CHECK_RULE)
 }
 
 /// Turns an RVM result into `T`, or a one-line reason why it is not usable.
@@ -334,4 +472,19 @@ fn decode<T: for<'de> Deserialize<'de>>(
     let json = serde_json::to_value(&value)
         .map_err(|e| format!("policy answer for {rule} is not JSON: {e}"))?;
     serde_json::from_value(json).map_err(|e| format!("policy answer for {rule} is malformed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The shipped policy takes the fast path: its decision is split, and the part without
+    /// arguments is kept (a rule added to `call` that reads the clock would silently lose that).
+    #[test]
+    fn the_shipped_policy_keeps_its_call_answers() {
+        let current = Policy::embedded().unwrap().current();
+        assert!(current.compiled.split().is_some());
+        assert!(current.kept.is_some());
+    }
 }

@@ -326,3 +326,225 @@ fn a_failing_test_fails_and_a_broken_module_is_an_error() {
     let source = PolicySource::read_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     assert!(run_tests(&source, None).is_err());
 }
+
+/// A split policy whose `call` answer names its whole input, so two inputs that share a kept
+/// answer would show it.
+const ECHO_SPLIT: &str = r#"package cordon
+import rego.v1
+call := {"allow": true, "reasons": [json.marshal(input)]}
+argument_check := {"reasons": [r | some r in refusals]}
+refusals contains "no" if input.arguments.no
+decision := {"allow": false}
+admission := {"allow": true}
+"#;
+
+/// Kept `call` answers are keyed by everything the part without arguments is given: a
+/// principal, tool or request differing in any one field never gets another's answer.
+#[test]
+fn kept_call_answers_never_cross_inputs() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "p.rego", ECHO_SPLIT);
+    let warm = load(dir.path());
+    let manifest = cordon_policy::PolicyValue::from_json(&json!({"name": "fs"}));
+    let other_manifest =
+        cordon_policy::PolicyValue::from_json(&json!({"name": "fs", "version": "2"}));
+    let no_args = json!({});
+    let alice = Principal::new("acme", "alice", ["developer"]);
+    let principals = [
+        alice.clone(),
+        Principal::new("acme", "bob", ["developer"]),
+        Principal::new("other", "alice", ["developer"]),
+        Principal::new("acme", "alice", ["developer", "admin"]),
+        Principal::new("acme", "alice", Vec::<String>::new()),
+        // Boundaries move, the bytes do not: "ab"+"c" is not "a"+"bc".
+        Principal::new("acmea", "lice", ["developer"]),
+    ];
+    let limits = Limits::default();
+    let tight = Limits {
+        fuel: 7,
+        ..Limits::default()
+    };
+    // Each differs from `grants()`, which the first input has.
+    let grants_variants = [
+        Grants::default(),
+        Grants::builder()
+            .dir("/srv/ws", "/ws", DirMode::ReadOnly)
+            .env("LANG", "C")
+            .scratch("/tmp")
+            .host(parse_rule("https://api.example.com"))
+            .build(),
+        Grants::builder().env("HOME", "/").build(),
+        Grants::builder().scratch("/scratch").build(),
+        Grants::builder()
+            .host(parse_rule("http://api.example.com:8080"))
+            .build(),
+    ];
+    let mut inputs = Vec::new();
+    for p in &principals {
+        inputs.push(DecisionInput {
+            principal: p,
+            tool: ToolInput {
+                name: "fs",
+                function: "read",
+                registered: true,
+                manifest: Some(&manifest),
+                command: None,
+            },
+            arguments: &no_args,
+            request: RequestInput::new(&grants(), &limits),
+        });
+    }
+    let tools = [
+        ("fs", "write", true, Some(&manifest), None),
+        ("fs", "read", false, Some(&manifest), None),
+        ("fs", "read", true, None, None),
+        ("fs", "read", true, Some(&other_manifest), None),
+        ("fs", "read", true, Some(&manifest), Some("python3")),
+        ("fsx", "read", true, Some(&manifest), None),
+    ];
+    for (name, function, registered, manifest, command) in tools {
+        inputs.push(DecisionInput {
+            principal: &alice,
+            tool: ToolInput {
+                name,
+                function,
+                registered,
+                manifest,
+                command,
+            },
+            arguments: &no_args,
+            request: RequestInput::new(&grants(), &limits),
+        });
+    }
+    let tool = || ToolInput {
+        name: "fs",
+        function: "read",
+        registered: true,
+        manifest: Some(&manifest),
+        command: None,
+    };
+    for g in &grants_variants {
+        inputs.push(DecisionInput {
+            principal: &alice,
+            tool: tool(),
+            arguments: &no_args,
+            request: RequestInput::new(g, &limits),
+        });
+    }
+    inputs.push(DecisionInput {
+        principal: &alice,
+        tool: tool(),
+        arguments: &no_args,
+        request: RequestInput::new(&grants(), &tight),
+    });
+    inputs.push(DecisionInput {
+        principal: &alice,
+        tool: tool(),
+        arguments: &no_args,
+        request: RequestInput::new(&grants(), &limits).with_backend("gvisor"),
+    });
+    // Twice over on one policy: the second round is served from kept answers.
+    for round in 0..2 {
+        for input in &inputs {
+            let fresh = load(dir.path()).decide(input).decision;
+            let kept = warm.decide(input).decision;
+            assert_eq!(
+                kept,
+                fresh,
+                "round {round}: {}",
+                serde_json::to_string(input).unwrap_or_default()
+            );
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = inputs
+        .iter()
+        .map(|i| warm.decide(i).decision.reasons)
+        .collect();
+    assert_eq!(
+        distinct.len(),
+        inputs.len(),
+        "every input is told apart by its answer"
+    );
+}
+
+/// The arguments are checked on every call, kept `call` answer or not.
+#[test]
+fn arguments_are_checked_on_every_call() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(dir.path(), "p.rego", ECHO_SPLIT);
+    let policy = load(dir.path());
+    let principal = Principal::new("acme", "alice", ["developer"]);
+    for _ in 0..3 {
+        let plain = json!({"no": false});
+        assert!(
+            policy
+                .decide(&input(&principal, "f", &plain))
+                .decision
+                .allow
+        );
+        let refused = json!({"no": true});
+        let d = policy.decide(&input(&principal, "f", &refused)).decision;
+        assert!(!d.allow);
+        assert!(d.reasons.contains(&"no".to_owned()), "{:?}", d.reasons);
+    }
+}
+
+#[test]
+fn a_call_part_that_reads_the_arguments_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(
+        dir.path(),
+        "p.rego",
+        &ECHO_SPLIT.replace(
+            r#"call := {"allow": true, "reasons": [json.marshal(input)]}"#,
+            r#"call := {"allow": true} if not input.arguments.danger"#,
+        ),
+    );
+    let e = Policy::load_dir(dir.path())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("data.cordon.call") && e.contains("reads input.arguments"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_part_without_the_other_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(
+        dir.path(),
+        "p.rego",
+        &ECHO_SPLIT.replace(
+            r#"argument_check := {"reasons": [r | some r in refusals]}"#,
+            "",
+        ),
+    );
+    let e = Policy::load_dir(dir.path())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("data.cordon.argument_check is not"), "{e}");
+}
+
+/// A `call` whose answer changes between evaluations (the clock) is not kept.
+#[test]
+fn a_call_part_that_reads_the_clock_is_evaluated_every_time() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(
+        dir.path(),
+        "p.rego",
+        &ECHO_SPLIT.replace(
+            "[json.marshal(input)]",
+            r#"[sprintf("%d", [time.now_ns()])]"#,
+        ),
+    );
+    let policy = load(dir.path());
+    let principal = Principal::new("acme", "alice", ["developer"]);
+    let args = json!({});
+    let first = policy.decide(&input(&principal, "f", &args)).decision;
+    std::thread::sleep(Duration::from_millis(2));
+    let second = policy.decide(&input(&principal, "f", &args)).decision;
+    assert_ne!(first.reasons, second.reasons);
+}
