@@ -10,6 +10,10 @@
 //! SOAK_URL=http://127.0.0.1:PORT SOAK_TOKEN=… SOAK_PID=… [SOAK_RATE=1000] [SOAK_SECS=600] soak
 //! ```
 //!
+//! Every minute it prints the latency of the calls answered in that minute, so the run's
+//! first minute is the comparison point for its last: a server that degrades under a long
+//! load shows it there.
+//!
 //! Exit status 0 only when no benign call failed, every hostile one got its expected code,
 //! no call was dropped for being over the in-flight cap, and the server's RSS at the end is
 //! less than twice (and less than 256 MiB above) what it was after the warm-up.
@@ -185,6 +189,8 @@ async fn main() {
 
     let tallies: Arc<Mutex<Vec<Tally>>> =
         Arc::new(Mutex::new(MIX.iter().map(|_| Tally::default()).collect()));
+    // Latencies of the calls answered since the last minute's report.
+    let this_minute: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(Vec::new()));
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut dropped = 0u64;
     let mut tasks = tokio::task::JoinSet::new();
@@ -202,20 +208,22 @@ async fn main() {
             continue;
         }
         in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (client, url, token, task_tallies, task_in_flight) = (
+        let (client, url, token, task_tallies, task_in_flight, task_minute) = (
             client.clone(),
             url.clone(),
             token.clone(),
             tallies.clone(),
             in_flight.clone(),
+            this_minute.clone(),
         );
         tasks.spawn(async move {
-            let (tallies, in_flight) = (task_tallies, task_in_flight);
+            let (tallies, in_flight, minute) = (task_tallies, task_in_flight, task_minute);
             let kind = &MIX[k];
             let begun = Instant::now();
             let outcome = call(&client, &url, &token, kind).await;
             let took = begun.elapsed().as_micros() as u64;
             in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            minute.lock().unwrap_or_else(|e| e.into_inner()).push(took);
             let mut tallies = tallies.lock().unwrap_or_else(|e| e.into_inner());
             let t = &mut tallies[k];
             t.sent += 1;
@@ -239,10 +247,15 @@ async fn main() {
                 .iter()
                 .map(|t| t.sent)
                 .sum();
+            let mut minute =
+                std::mem::take(&mut *this_minute.lock().unwrap_or_else(|e| e.into_inner()));
+            minute.sort_unstable();
             println!(
-                "soak: {:>4} s  {sent} answered  {:.0} calls/s  RSS {} MiB  in flight {}",
+                "soak: {:>4} s  {sent} answered  {:.0} calls/s  this minute p50 {:.2} ms p99 {:.2} ms  RSS {} MiB  in flight {}",
                 started.elapsed().as_secs(),
                 sent as f64 / started.elapsed().as_secs_f64(),
+                percentile(&minute, 0.5),
+                percentile(&minute, 0.99),
                 rss_kib(&pid) / 1024,
                 in_flight.load(std::sync::atomic::Ordering::Relaxed)
             );

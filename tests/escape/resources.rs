@@ -10,16 +10,39 @@ const TIGHT: &str = "[capabilities]\nworkspace = \"rw\"\nscratch = true\n[limits
 /// before it runs out, so that the deadline is what stops a guest.
 const SLOW: &str = "[capabilities]\nworkspace = \"rw\"\nscratch = true\n[limits]\ntimeout = \"60ms\"\nmemory = \"64MiB\"\n";
 
+/// A component whose one function grows its table until the host says no (no source
+/// language of the fixtures emits `table.grow`, so it is written as text here).
+const TABLE_BOMB: &str = r#"(component
+  (core module $m
+    (table $t 1 funcref)
+    (func (export "grow") (result i32)
+      (loop $again
+        (br_if $again
+          (i32.ne (table.grow $t (ref.null func) (i32.const 4096)) (i32.const -1))))
+      (i32.const -1)))
+  (core instance $i (instantiate $m))
+  (func (export "grow-table") (result s32) (canon lift (core func $i "grow"))))"#;
+
 #[test]
 fn resource_exhaustion_is_stopped_counted_and_audited() {
-    let t = Target::start(
-        "resources",
-        catalog(&[
-            ("hostile", Some("hostile.wasm"), TIGHT),
-            ("hostile-slow", Some("hostile.wasm"), SLOW),
-        ]),
-        "",
-    );
+    let tools = catalog(&[
+        ("hostile", Some("hostile.wasm"), TIGHT),
+        ("hostile-slow", Some("hostile.wasm"), SLOW),
+    ]);
+    let bomb = tools.path().join("table-bomb");
+    std::fs::create_dir(&bomb).unwrap();
+    std::fs::write(
+        bomb.join("table-bomb.wasm"),
+        wat::parse_str(TABLE_BOMB).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        bomb.join("tool.toml"),
+        "name = \"table-bomb\"\nversion = \"0\"\ndescription = \"grows its table (test)\"\n\
+         component = \"table-bomb.wasm\"\n[limits]\ntable_elements = 50_000\n",
+    )
+    .unwrap();
+    let t = Target::start("resources", tools, "");
     let cases: &[(&str, &str, &str, Value, Refusal)] = &[
         (
             "a busy loop runs out of fuel",
@@ -78,6 +101,13 @@ fn resource_exhaustion_is_stopped_counted_and_audited() {
             refused("stack_overflow", "stack"),
         ),
         (
+            "a table grows without bound",
+            "table-bomb",
+            "grow-table",
+            json!({}),
+            refused("memory_limit", "memory"),
+        ),
+        (
             "stdout flooded",
             "hostile",
             "spew",
@@ -116,5 +146,9 @@ fn resource_exhaustion_is_stopped_counted_and_audited() {
     for (case, tool, function, arguments, expect) in cases {
         t.refused(case, *expect, |t| t.call(tool, function, arguments.clone()));
     }
-    t.done(12);
+    // A table is memory to the host: the code is memory_limit, the message says which.
+    let (_, v) = t.call("table-bomb", "grow-table", json!({}));
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("table limit of 50000"), "{v}");
+    t.done(13);
 }
