@@ -11,7 +11,7 @@
 #   principal  {tenant, subject, roles}
 #   tool       {name, function, registered, manifest, command}
 #   arguments  the call's JSON arguments
-#   request    {dirs: [{guest, host, mode}], env: [names], scratch: guest path or null,
+#   request    {dirs: [{guest, host_path, mode}], env: [names], scratch: guest path or null,
 #               hosts: [{rule, scheme, host, port}], limits: {fuel, timeout_ms, memory_bytes,
 #               output_bytes}}
 #

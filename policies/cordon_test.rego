@@ -13,7 +13,7 @@ call(roles, tool, function, arguments) := {
 	"tool": {"name": tool, "function": function, "registered": true, "command": null},
 	"arguments": arguments,
 	"request": {
-		"dirs": [{"guest": "/ws", "host": "/srv/ws", "mode": "rw"}],
+		"dirs": [{"guest": "/ws", "host_path": "/srv/ws", "mode": "rw"}],
 		"env": ["LANG"],
 		"scratch": "/tmp",
 		"hosts": [

@@ -326,3 +326,88 @@ fn command_tools_are_called_over_http_and_mcp_in_their_tier() {
         "{records:?}"
     );
 }
+
+/// QEMU processes whose command line holds `marker`, by pid.
+fn qemu_processes(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("qemu-system") && cmdline.contains(marker)
+        })
+        .collect()
+}
+
+/// A server killed outright (SIGKILL: none of its destructors run) takes the microVMs it
+/// booted with it. QEMU is started bound to the server's life, so a pool VM does not go on
+/// emulating a CPU under init after its server is gone.
+#[test]
+fn booted_microvms_die_with_a_killed_server() {
+    let env = Env::new();
+    if tier_available(&env, "microvm").is_none() {
+        return;
+    }
+    let tools = tempfile::tempdir().unwrap();
+    add_tool(
+        tools.path(),
+        "vm-true",
+        None,
+        "[native]\ncommand = \"python3\"\nargs = [\"-c\", \"pass\"]\ntier = \"microvm\"\n",
+    );
+    let config = env.data.path().join("pool.toml");
+    std::fs::write(&config, "microvm_pool = 2\n").unwrap();
+    // The VMs' directories go under a temporary directory of this test's own: its path in
+    // QEMU's command line tells this server's VMs from any other's.
+    let vm_tmp = tempfile::tempdir().unwrap();
+    let marker = vm_tmp.path().to_str().unwrap().to_owned();
+    let token = create_token(&env, "acme", "developer");
+    let addr = free_local_addr();
+    let mut child = env
+        .cordon()
+        .env("CORDON_TOOLS_DIR", tools.path())
+        .env("TMPDIR", vm_tmp.path())
+        .args(["serve", "--listen", &addr])
+        .args(["--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Killed if this test fails before it kills the server itself.
+    let mut server = Server { child, addr, token };
+    let banner = lines.next().unwrap().unwrap();
+    assert!(banner.contains("cordon serving on"), "{banner}");
+    std::thread::spawn(move || for _ in lines {});
+    // The tier starts with its first call, which then refills the pool.
+    let (status, v) = server.call(
+        "POST",
+        "/v1/tools/vm-true/call",
+        Some(&json!({"function": "run", "arguments": {}})),
+    );
+    assert_eq!(status, 200, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while qemu_processes(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept no VM booted 60 s after a call"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left = qemu_processes(&marker);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        left = qemu_processes(&marker);
+    }
+    for pid in &left {
+        // Leave nothing emulating for the tests after this one.
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(
+        left.is_empty(),
+        "QEMU {left:?} outlived its killed server by 10 s"
+    );
+}

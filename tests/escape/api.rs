@@ -329,3 +329,63 @@ fn api_abuse_is_refused_counted_and_audited() {
 
     t.done(31);
 }
+
+/// Anyone who can reach the port can send a forged token, as fast as they like. Every such
+/// refusal is counted, but the audit log grows only by its budget (a burst of 100, then 5 a
+/// second); the rest are one summary record every few seconds whose counts make up the
+/// difference, so nothing is lost and nobody without credentials can fill the disk.
+#[test]
+fn a_flood_without_credentials_is_counted_in_full_and_audited_within_a_budget() {
+    const FLOOD: u64 = 2_000;
+    let t = Target::start("api-flood", catalog(&[]), "");
+    let forged = format!("cdn_{}", "cd".repeat(32));
+    let counted = |t: &Target| t.escapes().get("token").copied().unwrap_or(0);
+    let before = counted(&t);
+    let started = Instant::now();
+    for _ in 0..FLOOD {
+        let (status, _) = http(&t.server.addr, "GET", "/v1/tools", None, Some(&forged));
+        assert_eq!(status, 401);
+    }
+    let flooded_for = started.elapsed();
+    assert_eq!(counted(&t) - before, FLOOD, "every refusal is counted");
+
+    let records = |outcome: &str| -> Vec<Value> {
+        let (status, page) = http(
+            &t.server.addr,
+            "GET",
+            &format!("/v1/audit?tenant=*&outcome={outcome}&limit=1000"),
+            None,
+            Some(&t.operator),
+        );
+        assert_eq!(status, 200, "{page}");
+        page["records"].as_array().unwrap().clone()
+    };
+    // The last summary is written within 5 s of the flood's end.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (alone, summarized) = loop {
+        let alone = records("unauthenticated").len() as u64;
+        let summaries = records("refusals_summarized");
+        let summarized: u64 = summaries
+            .iter()
+            .map(|r| {
+                let reason = r["reasons"][0].as_str().unwrap_or_default();
+                assert!(reason.contains("× unauthenticated [token]"), "{reason}");
+                reason.split(' ').next().unwrap().parse::<u64>().unwrap()
+            })
+            .sum();
+        if alone + summarized >= FLOOD || Instant::now() > deadline {
+            break (alone, summarized);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(alone + summarized, FLOOD, "recorded alone + summarized");
+    let budget = 100 + 5 * (flooded_for.as_secs() + 1);
+    assert!(
+        alone <= budget,
+        "{alone} records of their own for {FLOOD} refusals in {flooded_for:?} (budget {budget})"
+    );
+    assert!(summarized > 0, "nothing was summarized");
+    // And the server still serves the holder of a real token.
+    let (status, v) = t.server.call("GET", "/v1/tools", None);
+    assert_eq!(status, 200, "{v}");
+}

@@ -10,6 +10,7 @@
 //!   → audit record                 (queued; committed in batches off the call's path)
 //! ```
 
+mod anonymous;
 mod live;
 mod manifests;
 mod native;
@@ -121,6 +122,8 @@ pub struct Host {
     alerts: std::sync::OnceLock<cordon_alerts::Alerts>,
     /// Tools refused at catalog load, by name and reason, so each is recorded once.
     refused_components: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The audit budget of refusals nobody can be held to.
+    anonymous: anonymous::AnonymousRefusals,
 }
 
 impl Host {
@@ -141,6 +144,7 @@ impl Host {
             options,
             alerts: std::sync::OnceLock::new(),
             refused_components: std::sync::Mutex::default(),
+            anonymous: anonymous::AnonymousRefusals::new(),
         }
     }
 
@@ -447,9 +451,42 @@ impl Host {
             audit.subject.clone_from(&p.subject);
         }
         audit.tool = tool.to_owned();
-        let (audit, e) = self.count_refusal(audit, e);
-        self.record(audit);
+        if who.is_some() {
+            let (audit, e) = self.count_refusal(audit, e, true);
+            self.record(audit);
+            return e;
+        }
+        // Nobody to hold to it: recorded (and alerted) on its own only within the budget,
+        // counted always.
+        let what = format!(
+            "{} [{}]",
+            e.code,
+            refusal_kinds(&e).collect::<Vec<_>>().join(", ")
+        );
+        let alone = self.anonymous.admit(&what, audit.time_ms);
+        let (audit, e) = self.count_refusal(audit, e, alone);
+        if alone {
+            self.record_held_refusals();
+            self.record(audit);
+        }
         e
+    }
+
+    /// Writes one summary record of the refusals without valid credentials that were over
+    /// the audit budget since the last summary, if there were any. `cordon serve` calls it
+    /// every few seconds and when it stops; a refusal recorded on its own calls it first.
+    pub fn record_held_refusals(&self) {
+        let Some(held) = self.anonymous.take_held() else {
+            return;
+        };
+        let mut audit = self.blank_record(held.last_ms, &RequestId::new(), &new_trace_id());
+        audit.outcome = "refusals_summarized".to_owned();
+        audit.reasons = vec![held.reason()];
+        tracing::warn!(
+            refusals = held.count(),
+            "refusals without valid credentials over the audit budget, recorded as one summary"
+        );
+        self.record(audit);
     }
 
     /// Records a component refused while the catalog loaded (`tool` its directory's name,
@@ -483,14 +520,14 @@ impl Host {
         let mut audit = self.blank_record(now_ms(), &request_id, &new_trace_id());
         audit.subject = "catalog".to_owned();
         audit.tool = tool.to_owned();
-        let (audit, _) = self.count_refusal(audit, e);
+        let (audit, _) = self.count_refusal(audit, e, true);
         self.record(audit);
     }
 
     /// Counts a failed call (its outcome, its violations), records it, and hands the error
     /// back.
     fn finish_err(&self, audit: AuditRecord, e: CallError, received: Instant) -> CallError {
-        let (audit, e) = self.count_refusal(audit, e);
+        let (audit, e) = self.count_refusal(audit, e, true);
         self.observe(&audit, received);
         self.record(audit);
         e
@@ -501,7 +538,14 @@ impl Host {
     /// ...) carries that limit as its violation, so exhaustion is counted and audited like
     /// any other attempt. Requests refused before they became calls go through here too,
     /// but not through the call metrics ([`Host::observe`]): they called no tool.
-    fn count_refusal(&self, mut audit: AuditRecord, mut e: CallError) -> (AuditRecord, CallError) {
+    /// Counts a refusal's escape attempts and fills in its record; with `report`, also raises
+    /// the alert and logs it.
+    fn count_refusal(
+        &self,
+        mut audit: AuditRecord,
+        mut e: CallError,
+        report: bool,
+    ) -> (AuditRecord, CallError) {
         if let Some(kind) = EscapeKind::of_limit(e.code)
             && !e.violations.iter().any(|v| v.kind == kind)
         {
@@ -515,7 +559,7 @@ impl Host {
             self.metrics.escape(v.kind);
         }
         let containment = e.violations.iter().any(|v| v.kind.breaches_containment());
-        if let (Some(alerts), true) = (self.alerts.get(), containment) {
+        if let (Some(alerts), true) = (self.alerts.get(), containment && report) {
             let kinds: Vec<&str> = e.violations.iter().map(|v| v.kind.as_str()).collect();
             alerts.raise(
                 cordon_alerts::AlertKind::EscapeAttempt,
@@ -544,12 +588,14 @@ impl Host {
         if let Some(r) = &e.receipt {
             fill_receipt(&mut audit, r, 0);
         }
-        tracing::info!(
-            request_id = %audit.request_id,
-            tool = %audit.tool,
-            code = %e.code,
-            "call refused or failed"
-        );
+        if report {
+            tracing::info!(
+                request_id = %audit.request_id,
+                tool = %audit.tool,
+                code = %e.code,
+                "call refused or failed"
+            );
+        }
         (audit, e)
     }
 
@@ -637,6 +683,15 @@ impl Host {
 /// The error a denying decision ends a call with: `command_not_allowed` when policy refused
 /// a native command, `path_escape` when it found other violations, else `policy_denied`;
 /// the message carries policy's reasons.
+/// The escape kinds a refusal counts under: its violations', and its limit's.
+fn refusal_kinds(e: &CallError) -> impl Iterator<Item = &'static str> + '_ {
+    let limit = EscapeKind::of_limit(e.code).filter(|k| !e.violations.iter().any(|v| v.kind == *k));
+    e.violations
+        .iter()
+        .map(|v| v.kind.as_str())
+        .chain(limit.map(EscapeKind::as_str))
+}
+
 fn denial(decision: Decision) -> CallError {
     let code = if decision
         .violations

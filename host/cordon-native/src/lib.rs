@@ -20,6 +20,7 @@
 
 pub mod cgroup;
 mod container;
+mod launcher;
 mod microvm;
 mod process;
 mod resolve;

@@ -356,9 +356,9 @@ impl Inner {
             command.pre_exec(|| crate::enter_private_mount_namespace());
         }
         let started = Instant::now();
+        // Bound to this process: a VM waiting in the pool must not outlive a killed server.
         vm.child = Some(
-            command
-                .spawn()
+            crate::launcher::spawn_bound(command)
                 .map_err(|e| format!("cannot start {}: {e}", self.qemu.display()))?,
         );
         let mut port = loop {

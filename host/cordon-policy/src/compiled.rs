@@ -57,12 +57,20 @@ pub(crate) struct Split {
     /// Why the `call` answer may not be reused, if it may not: it uses a builtin whose answer
     /// changes from one evaluation to the next.
     unrepeatable: Option<String>,
+    /// Whether either part names the directories' host paths: only then are they given
+    /// (and the kept answers keyed by them).
+    host_paths: bool,
 }
 
 impl Split {
     /// Why the `call` part's answer may not be kept, if it may not.
     pub(crate) fn unrepeatable(&self) -> Option<&str> {
         self.unrepeatable.as_deref()
+    }
+
+    /// Whether the parts are given `request.dirs[].host_path`.
+    pub(crate) fn host_paths(&self) -> bool {
+        self.host_paths
     }
 }
 
@@ -133,7 +141,7 @@ impl CompiledPolicy {
             (false, false) => None,
             (true, true) => {
                 let call = program(&mut engine, CALL_RULE)?;
-                if reads_arguments(&call) {
+                if names(&call, "arguments") {
                     return Err(err(
                         CALL_RULE,
                         &format!(
@@ -153,10 +161,14 @@ impl CompiledPolicy {
                             b.name
                         )
                     });
+                let argument_check = program(&mut engine, ARGUMENT_CHECK_RULE)?;
+                let host_paths = names(&call, crate::input::HOST_PATH)
+                    || names(&argument_check, crate::input::HOST_PATH);
                 Some(Split {
                     call,
-                    argument_check: program(&mut engine, ARGUMENT_CHECK_RULE)?,
+                    argument_check,
                     unrepeatable,
+                    host_paths,
                 })
             }
             (call, _) => {
@@ -236,15 +248,15 @@ impl CompiledPolicy {
     }
 }
 
-/// Whether `program` may read `input.arguments`: a field of the input is read by its name,
-/// which is then one of the program's literals. (A rule that finds the field by iterating
-/// over the whole input is not caught; the policy tests hold the shipped `call` to the same
-/// answer with and without arguments.)
-fn reads_arguments(program: &Program) -> bool {
+/// Whether `program` may read an input field called `field` (`arguments`, `host_path`): a
+/// field is read by its name, which is then one of the program's literals. (A rule that finds
+/// the field by iterating over its whole parent is not caught; the policy tests hold the
+/// shipped `call` to the same answer with and without arguments.)
+fn names(program: &Program, field: &str) -> bool {
     program
         .literals
         .iter()
-        .any(|l| matches!(l, Value::String(s) if &**s == "arguments"))
+        .any(|l| matches!(l, Value::String(s) if &**s == field))
 }
 
 /// Merges data document `doc` into `into` as OPA does: objects merge key by key; any other

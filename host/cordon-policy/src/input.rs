@@ -59,8 +59,8 @@ pub struct RequestInput {
 pub struct RequestedDir {
     /// Where the guest would see it.
     pub guest: String,
-    /// Where it is on the host.
-    pub host: String,
+    /// Where it is on the host (a fresh workspace's differs on every call).
+    pub host_path: String,
     /// The mode requested.
     pub mode: DirMode,
 }
@@ -100,7 +100,7 @@ impl RequestInput {
                 .iter()
                 .map(|d| RequestedDir {
                     guest: d.guest.clone(),
-                    host: d.host.display().to_string(),
+                    host_path: d.host.display().to_string(),
                     mode: d.mode,
                 })
                 .collect(),
@@ -240,6 +240,7 @@ struct Keys {
     dirs: Value,
     guest: Value,
     host: Value,
+    host_path: Value,
     mode: Value,
     env: Value,
     scratch: Value,
@@ -273,6 +274,7 @@ static KEYS: LazyLock<Keys> = LazyLock::new(|| Keys {
     dirs: "dirs".into(),
     guest: "guest".into(),
     host: "host".into(),
+    host_path: HOST_PATH.into(),
     mode: "mode".into(),
     env: "env".into(),
     scratch: "scratch".into(),
@@ -308,11 +310,12 @@ impl DecisionInput<'_> {
     /// `serde_json::to_value(self)` describes (a test holds them equal), without the JSON
     /// detour that cost more than the rest of a decision.
     pub(crate) fn to_value(&self) -> Value {
-        self.with_arguments(self.call_value())
+        self.with_arguments(self.call_value(true))
     }
 
     /// `call`, the input without its arguments (from [`DecisionInput::call_value`]), with the
-    /// arguments added: the whole input.
+    /// arguments added: the input `argument_check` is given (the whole input, when `call`
+    /// was given host paths).
     pub(crate) fn with_arguments(&self, mut call: Value) -> Value {
         if let Value::Object(fields) = &mut call {
             Rc::make_mut(fields).insert(KEYS.arguments.clone(), json_value(self.arguments));
@@ -322,7 +325,7 @@ impl DecisionInput<'_> {
 
     /// Exactly what [`DecisionInput::call_value`] is made of, as bytes: equal keys, equal
     /// documents. A manifest stands for itself by its conversion's identity.
-    pub(crate) fn call_key(&self) -> Vec<u8> {
+    pub(crate) fn call_key(&self, host_paths: bool) -> Vec<u8> {
         let mut key = Key(Vec::with_capacity(256));
         let p = self.principal;
         key.str(&p.tenant);
@@ -347,7 +350,9 @@ impl DecisionInput<'_> {
         key.count(r.dirs.len());
         for d in &r.dirs {
             key.str(&d.guest);
-            key.str(&d.host);
+            if host_paths {
+                key.str(&d.host_path);
+            }
             key.byte(match d.mode {
                 DirMode::ReadOnly => 0,
                 DirMode::ReadWrite => 1,
@@ -373,8 +378,9 @@ impl DecisionInput<'_> {
         key.0
     }
 
-    /// The input document without `arguments`: what `data.cordon.call` is given.
-    pub(crate) fn call_value(&self) -> Value {
+    /// The input document without `arguments`, and without the directories' host paths
+    /// unless `host_paths`: what `data.cordon.call` is given.
+    pub(crate) fn call_value(&self, host_paths: bool) -> Value {
         let k = &*KEYS;
         let p = self.principal;
         let principal = object([
@@ -410,11 +416,16 @@ impl DecisionInput<'_> {
                     DirMode::ReadOnly => &k.ro,
                     DirMode::ReadWrite => &k.rw,
                 };
-                object([
-                    (&k.guest, Value::from(d.guest.as_str())),
-                    (&k.host, Value::from(d.host.as_str())),
-                    (&k.mode, mode.clone()),
-                ])
+                let guest = (&k.guest, Value::from(d.guest.as_str()));
+                if host_paths {
+                    object([
+                        guest,
+                        (&k.host_path, Value::from(d.host_path.as_str())),
+                        (&k.mode, mode.clone()),
+                    ])
+                } else {
+                    object([guest, (&k.mode, mode.clone())])
+                }
             })
             .collect::<Vec<_>>();
         let hosts = r
@@ -461,6 +472,11 @@ impl DecisionInput<'_> {
         ])
     }
 }
+
+/// The field of a requested directory that names where it is on the host. A fresh
+/// workspace's path is new on every call, so the part of a decision without arguments is
+/// given it (and keyed by it) only when the policy's rules name it.
+pub(crate) const HOST_PATH: &str = "host_path";
 
 /// A byte string no two different inputs share: every variable-length part is preceded by
 /// its length, every optional part by whether it is there.

@@ -155,7 +155,7 @@ struct Current {
 
 /// Distinct principal × tool × request combinations kept before starting over: a bound on
 /// memory that a real workload (a few callers, a catalog of tools) stays far below.
-const MAX_KEPT_CALLS: usize = 16_384;
+const MAX_KEPT_CALLS: usize = 4_096;
 
 /// `data.cordon.call` answers, by [`DecisionInput::call_key`].
 #[derive(Default)]
@@ -392,7 +392,7 @@ impl Current {
         let Some(kept) = &self.kept else {
             return Arc::new(self.eval_call_part(input));
         };
-        let key = input.call_key();
+        let key = input.call_key(self.host_paths());
         if let Some(part) = kept
             .by_input
             .read()
@@ -413,8 +413,15 @@ impl Current {
         part
     }
 
+    /// Whether the split policy's parts are given the directories' host paths.
+    fn host_paths(&self) -> bool {
+        self.compiled
+            .split()
+            .is_some_and(compiled::Split::host_paths)
+    }
+
     fn eval_call_part(&self, input: &DecisionInput<'_>) -> CallPart {
-        let value = input.call_value();
+        let value = input.call_value(self.host_paths());
         let decision = decode(self.compiled.eval(Entry::Call, value.clone()), CALL_RULE)
             .unwrap_or_else(Decision::deny);
         CallPart {

@@ -548,3 +548,61 @@ fn a_call_part_that_reads_the_clock_is_evaluated_every_time() {
     let second = policy.decide(&input(&principal, "f", &args)).decision;
     assert_ne!(first.reasons, second.reasons);
 }
+
+/// A fresh workspace's host path is new on every call. A policy that never names
+/// `host_path` is not given it, so one kept answer serves every fresh workspace; a policy
+/// that names it is given it, and its kept answers are told apart by it.
+#[test]
+fn host_paths_are_given_only_to_a_policy_that_names_them() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let principal = Principal::new("acme", "alice", ["developer"]);
+    let args = json!({});
+    let decide_in = |policy: &Policy, host: &str| {
+        let grants = Grants::builder()
+            .dir(host, "/ws", DirMode::ReadWrite)
+            .build();
+        policy
+            .decide(&DecisionInput {
+                principal: &principal,
+                tool: ToolInput {
+                    name: "fs",
+                    function: "read",
+                    registered: true,
+                    manifest: None,
+                    command: None,
+                },
+                arguments: &args,
+                request: RequestInput::new(&grants, &Limits::default()),
+            })
+            .decision
+    };
+
+    write(dir.path(), "p.rego", ECHO_SPLIT);
+    let blind = load(dir.path());
+    let first = decide_in(&blind, "/srv/workspaces/w-1");
+    assert!(!first.reasons[0].contains("w-1"), "{:?}", first.reasons);
+    assert_eq!(decide_in(&blind, "/srv/workspaces/w-2"), first);
+
+    write(
+        dir.path(),
+        "p.rego",
+        r#"package cordon
+import rego.v1
+call := {"allow": allowed}
+default allowed := false
+allowed if not from_etc
+from_etc if {
+	some d in input.request.dirs
+	startswith(d.host_path, "/etc")
+}
+argument_check := {}
+decision := {"allow": false}
+admission := {"allow": true}
+"#,
+    );
+    let seeing = load(dir.path());
+    assert!(decide_in(&seeing, "/srv/workspaces/w-1").allow);
+    assert!(!decide_in(&seeing, "/etc/ssh").allow);
+    assert!(decide_in(&seeing, "/srv/workspaces/w-2").allow);
+    assert!(!decide_in(&seeing, "/etc/ssh").allow);
+}

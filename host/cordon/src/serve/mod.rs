@@ -410,6 +410,18 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         .fleet
         .announce(state.runtime.clone(), announcing.clone());
     let app = app(state.clone(), access, &shutdown);
+    // Refusals without valid credentials over the audit budget become one summary record
+    // at most this often (and once more at the end).
+    let summaries = {
+        let runtime = state.runtime.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                runtime.host.record_held_refusals();
+            }
+        })
+    };
     let stop = {
         let state = state.clone();
         async move {
@@ -444,6 +456,8 @@ pub async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     workers.join_all().await;
     announcing.cancel();
     state.fleet.leave();
+    summaries.abort();
+    state.runtime.host.record_held_refusals();
     state.runtime.host.flush_audit()?;
     eprintln!("cordon: stopped");
     Ok(ExitCode::SUCCESS)
