@@ -52,9 +52,10 @@ fn policy(c: &mut Criterion) {
     let manifest_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../components/fs/tool.toml");
     let manifest = cordon_wasm::Manifest::load(std::path::Path::new(manifest_path)).unwrap();
     let manifest = PolicyValue::from_json(&serde_json::to_value(&manifest).unwrap());
-    let decide = || {
+    // `principal` writing a file with `fs`, with `args`, as a catalog call is decided.
+    let write = |principal: &Principal, args: &serde_json::Value| {
         policy.decide(&DecisionInput {
-            principal: &principal,
+            principal,
             tool: ToolInput {
                 name: "fs",
                 function: "files#write-file",
@@ -62,29 +63,17 @@ fn policy(c: &mut Criterion) {
                 manifest: Some(&manifest),
                 command: None,
             },
-            arguments: &args,
+            arguments: args,
             request: RequestInput::new(&grants, &limits),
         })
     };
+    let decide = || write(&principal, &args);
     assert!(decide().decision.allow);
     c.bench_function("policy/decide", |b| b.iter(|| black_box(decide())));
     percentiles("policy/decide", timed(decide));
 
     let absolute = json!({"path": "/ws/reports/q3.txt", "contents": "hello", "append": null});
-    let decide_absolute = || {
-        policy.decide(&DecisionInput {
-            principal: &principal,
-            tool: ToolInput {
-                name: "fs",
-                function: "files#write-file",
-                registered: true,
-                manifest: Some(&manifest),
-                command: None,
-            },
-            arguments: &absolute,
-            request: RequestInput::new(&grants, &limits),
-        })
-    };
+    let decide_absolute = || write(&principal, &absolute);
     assert!(decide_absolute().decision.allow);
     c.bench_function("policy/decide-absolute-path", |b| {
         b.iter(|| black_box(decide_absolute()))
@@ -99,18 +88,7 @@ fn policy(c: &mut Criterion) {
     let decide_new_caller = || {
         let i = next.get();
         next.set((i + 1) % callers.len());
-        policy.decide(&DecisionInput {
-            principal: &callers[i],
-            tool: ToolInput {
-                name: "fs",
-                function: "files#write-file",
-                registered: true,
-                manifest: Some(&manifest),
-                command: None,
-            },
-            arguments: &args,
-            request: RequestInput::new(&grants, &limits),
-        })
+        write(&callers[i], &args)
     };
     assert!(decide_new_caller().decision.allow);
     c.bench_function("policy/decide-new-caller", |b| {
