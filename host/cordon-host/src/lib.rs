@@ -537,9 +537,8 @@ impl Host {
     /// its outcome into `audit`. A call stopped by a limit (fuel, memory, deadline, output,
     /// ...) carries that limit as its violation, so exhaustion is counted and audited like
     /// any other attempt. Requests refused before they became calls go through here too,
-    /// but not through the call metrics ([`Host::observe`]): they called no tool.
-    /// Counts a refusal's escape attempts and fills in its record; with `report`, also raises
-    /// the alert and logs it.
+    /// but not through the call metrics ([`Host::observe`]): they called no tool. Without
+    /// `report` (a refusal held back from the audit log) it raises no alert and logs nothing.
     fn count_refusal(
         &self,
         mut audit: AuditRecord,
@@ -680,9 +679,6 @@ impl Host {
     }
 }
 
-/// The error a denying decision ends a call with: `command_not_allowed` when policy refused
-/// a native command, `path_escape` when it found other violations, else `policy_denied`;
-/// the message carries policy's reasons.
 /// The escape kinds a refusal counts under: its violations', and its limit's.
 fn refusal_kinds(e: &CallError) -> impl Iterator<Item = &'static str> + '_ {
     let limit = EscapeKind::of_limit(e.code).filter(|k| !e.violations.iter().any(|v| v.kind == *k));
@@ -692,6 +688,9 @@ fn refusal_kinds(e: &CallError) -> impl Iterator<Item = &'static str> + '_ {
         .chain(limit.map(EscapeKind::as_str))
 }
 
+/// The error a denying decision ends a call with: `command_not_allowed` when policy refused
+/// a native command, `path_escape` when it found other violations, else `policy_denied`;
+/// the message carries policy's reasons.
 fn denial(decision: Decision) -> CallError {
     let code = if decision
         .violations
