@@ -178,10 +178,13 @@ pub fn from_json(ty: &Type, json: &Value, path: &str) -> Result<Val, ValueError>
         Type::S16 => int_from_json!(json, path, i16, S16, as_i64),
         Type::S32 => int_from_json!(json, path, i32, S32, as_i64),
         Type::S64 => int_from_json!(json, path, i64, S64, as_i64),
+        // A finite number past f32's range would become ±∞ and come back out as a string
+        // the caller never sent: refused instead.
         Type::Float32 => json
             .as_f64()
+            .filter(|f| f.abs() <= f64::from(f32::MAX))
             .map(|f| Val::Float32(f as f32))
-            .ok_or_else(|| mismatch(path, "number (f32)", json)),
+            .ok_or_else(|| mismatch(path, "number within f32's range", json)),
         Type::Float64 => json
             .as_f64()
             .map(Val::Float64)
@@ -670,5 +673,21 @@ pub fn schema(ty: &Type, docs: &dyn DocLookup) -> Value {
         Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             json!({"not": {}, "description": format!("{} values cannot be passed as JSON", type_name(ty))})
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Found by the `json_wit_values` fuzz target: 1.8e39 given for an f32 became +∞, which
+    /// comes back out as "Infinity", which the host then refused as its own output.
+    #[test]
+    fn an_f32_past_its_range_is_refused_not_made_infinite() {
+        assert!(from_json(&Type::Float32, &json!(1.8e39), "a").is_err());
+        assert!(from_json(&Type::Float32, &json!(-1.8e39), "a").is_err());
+        let max = from_json(&Type::Float32, &json!(f64::from(f32::MAX)), "a").unwrap();
+        assert_eq!(to_json(&max), json!(f64::from(f32::MAX)));
     }
 }
