@@ -1,7 +1,10 @@
 //! Native code: a Python program in the process tier (bubblewrap) trying what a native
-//! program can. System calls that reach past the sandbox kill it (`syscall_denied`); its
-//! limits stop bombs and floods; what the kernel simply refuses inside (a read-only root, a
-//! network namespace of its own, no privileges) reaches nothing and is shown to.
+//! program can. System calls that reach past the sandbox kill it (`syscall_denied`); the
+//! tier's watcher stops a connection to another machine (`network_denied`), a change to
+//! another user or group and a set-id bit (`syscall_denied`); its limits stop bombs and
+//! floods. What the kernel simply refuses inside and no system call names (a read-only
+//! root, a host file that is not there, the sandbox's own loopback) reaches nothing and is
+//! shown to.
 
 use super::*;
 
@@ -73,6 +76,10 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         ("set the clock", "libc.syscall(227, 0, None)"),
         ("open a file by handle", "libc.syscall(304, -100, None, 0)"),
         (
+            "set up io_uring",
+            "libc.syscall(425, 8, ctypes.create_string_buffer(120))",
+        ),
+        (
             "read another process's memory",
             "libc.syscall(310, 1, None, 0, None, 0, 0)",
         ),
@@ -133,11 +140,13 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
             (a.1["value"]["stdout"] != own).then(|| a.1.to_string())
         },
     );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // The sandbox's own loopback is its own: the host's port there is not reached, and a
+    // program may still use loopback for itself.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     t.contained(
-        "connect to a port open on the host",
+        "connect to the host's port on the sandbox's own loopback",
         |t| {
             py(
                 t,
@@ -148,6 +157,40 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         },
         succeeded_or_printed("never"),
     );
+    let (status, v) = py(
+        &t,
+        "import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nc = socket.create_connection(s.getsockname())\nc.sendall(b'own'); print(s.accept()[0].recv(3).decode())",
+    );
+    assert_eq!(
+        (status, &v["value"]["stdout"]),
+        (200, &json!("own\n")),
+        "a program's own loopback must keep working: {v}"
+    );
+    // Another machine, and the host by its own address: stopped, whatever the namespace
+    // would have answered.
+    let host = host_address().unwrap_or(std::net::Ipv4Addr::new(198, 51, 100, 1));
+    let network = refused("network_denied", "network_egress");
+    let reaches = [
+        (
+            "connect to the host by its own address",
+            format!("import socket; socket.create_connection(('{host}', {port}), timeout=2)"),
+        ),
+        (
+            "send a datagram to a public name server",
+            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53))".to_owned(),
+        ),
+        (
+            "connect to another machine over IPv6",
+            "import socket; s = socket.socket(socket.AF_INET6); s.settimeout(2); s.connect(('2001:db8::1', 80))".to_owned(),
+        ),
+        (
+            "connect through an IPv4-mapped IPv6 address",
+            format!("import socket; s = socket.socket(socket.AF_INET6); s.settimeout(2); s.connect(('::ffff:{host}', {port}))"),
+        ),
+    ];
+    for (case, code) in &reaches {
+        t.refused(case, network, |t| py(t, code));
+    }
     assert!(
         listener.accept().is_err(),
         "the host's listener was reached"
@@ -162,15 +205,37 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         },
         succeeded_or_printed("never"),
     );
-    t.contained(
-        "become root",
-        |t| py(t, "import os; os.setuid(0); print('root')"),
-        succeeded_or_printed("root"),
+    let privilege = [
+        ("become root", "import os; os.setuid(0); print('never')"),
+        (
+            "join the root group",
+            "import os; os.setgid(0); print('never')",
+        ),
+        (
+            "take root as the saved user id",
+            "import os; os.setresuid(-1, -1, 0); print('never')",
+        ),
+        (
+            "make a workspace file setuid",
+            "import os\nopen('/workspace/suid', 'w').close()\nos.chmod('/workspace/suid', 0o4755)",
+        ),
+        (
+            "create a setgid file",
+            "import os; os.close(os.open('/workspace/sgid', os.O_CREAT | os.O_WRONLY, 0o2755))",
+        ),
+    ];
+    for (case, code) in privilege {
+        t.refused(case, syscall, |t| py(t, code));
+    }
+    // Setting the ids it already has is no attempt.
+    let (status, v) = py(
+        &t,
+        "import os; os.setuid(os.getuid()); os.setgid(os.getgid()); print('same')",
     );
-    t.contained(
-        "make a workspace file setuid",
-        |t| py(t, "import os\nopen('/workspace/suid', 'w').close()\nos.chmod('/workspace/suid', 0o4755)"),
-        succeeded_or_printed("never"),
+    assert_eq!(
+        (status, &v["value"]["stdout"]),
+        (200, &json!("same\n")),
+        "setting its own ids must work: {v}"
     );
     // A daemon that detaches and outlives its call would write the marker later.
     t.contained(
@@ -186,5 +251,18 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         "the daemon survived its call: {v}"
     );
 
-    t.done(28);
+    t.done(36);
+}
+
+/// This host's first IPv4 address other than loopback: where a program would look for
+/// the host's services.
+fn host_address() -> Option<std::net::Ipv4Addr> {
+    // Connecting a UDP socket sends nothing; it only picks the address a packet would
+    // leave from.
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect("192.0.2.1:9").ok()?;
+    match probe.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_loopback() => Some(ip),
+        _ => None,
+    }
 }

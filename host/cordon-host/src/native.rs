@@ -292,11 +292,36 @@ impl Host {
                     "the command wrote more than {} bytes to stdout or stderr",
                     native.limits.output_bytes
                 ),
-                cordon_native::Stopped::Syscall => "the command made a system call that reaches \
-                    past its sandbox (mount, ptrace, module loading, ...); the kernel killed it"
-                    .to_owned(),
+                cordon_native::Stopped::Syscall => match &out.attempt {
+                    Some(a) => format!(
+                        "the command called {} ({}), reaching for privileges the sandbox does \
+                         not have; it was stopped",
+                        a.operation, a.target
+                    ),
+                    None => "the command made a system call that reaches past its sandbox \
+                        (mount, ptrace, module loading, ...); the kernel killed it"
+                        .to_owned(),
+                },
+                cordon_native::Stopped::Network => {
+                    let (operation, target) = (out.attempt.as_ref())
+                        .map_or(("connect", ""), |a| (a.operation, a.target.as_str()));
+                    format!(
+                        "the command tried to reach {target} ({operation}): a native command \
+                         has no network beyond its own loopback; it was stopped"
+                    )
+                }
             };
             let mut e = CallError::new(stopped.code(), message);
+            if let Some(a) = &out.attempt {
+                e.violations.push(Violation {
+                    kind: match stopped {
+                        cordon_native::Stopped::Network => EscapeKind::NetworkEgress,
+                        _ => EscapeKind::Syscall,
+                    },
+                    operation: a.operation.to_owned(),
+                    path: a.target.clone(),
+                });
+            }
             e.stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             e.stderr = String::from_utf8_lossy(&out.stderr).into_owned();
             e.receipt = Some(receipt);

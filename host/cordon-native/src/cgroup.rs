@@ -170,8 +170,10 @@ impl Layout {
             .map_err(|e| e.to_string())?;
         Ok(CallGroup {
             name,
-            v2: matches!(self, Layout::V2 { .. }),
-            dirs,
+            tree: Tree {
+                v2: matches!(self, Layout::V2 { .. }),
+                dirs,
+            },
             procs,
         })
     }
@@ -209,8 +211,7 @@ fn mkdir(d: &Path) -> Result<(), String> {
 pub struct CallGroup {
     /// `call-<uuid>`: the directory's name in every hierarchy.
     name: String,
-    v2: bool,
-    dirs: Vec<PathBuf>,
+    tree: Tree,
     /// `cgroup.procs` of each directory, ready for the child to join between fork and exec
     /// (no allocation is allowed there).
     procs: Vec<CString>,
@@ -232,6 +233,64 @@ impl CallGroup {
     /// Processes still in the cgroup or any cgroup below it (a container runtime puts the
     /// container in a child cgroup of the call's).
     pub fn members(&self) -> Vec<i32> {
+        self.tree.members()
+    }
+
+    /// Kills every process in the cgroup and waits (up to a second) until none is left;
+    /// returns how many were still there afterwards (0 unless something resisted SIGKILL).
+    pub fn kill_all(&self) -> usize {
+        self.tree.kill_all()
+    }
+
+    /// A handle that kills the call's processes from another thread (the process tier's
+    /// system-call watcher), for as long as the cgroup exists.
+    pub(crate) fn tree(&self) -> Tree {
+        self.tree.clone()
+    }
+
+    /// Which limits the call ran into.
+    pub fn hits(&self) -> Hits {
+        let read = |file: &str| {
+            (self.tree.dirs.iter()).find_map(|d| std::fs::read_to_string(d.join(file)).ok())
+        };
+        let field = |text: Option<String>, key: &str| {
+            text.and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+        };
+        if self.tree.v2 {
+            Hits {
+                oom_kills: field(read("memory.events"), "oom_kill "),
+                pids_max: field(read("pids.events"), "max "),
+                peak_memory: read("memory.peak").and_then(|s| s.trim().parse().ok()),
+                memory_max: field(read("memory.events"), "max "),
+            }
+        } else {
+            Hits {
+                oom_kills: field(read("memory.oom_control"), "oom_kill "),
+                pids_max: field(read("pids.events"), "max "),
+                peak_memory: read("memory.max_usage_in_bytes").and_then(|s| s.trim().parse().ok()),
+                memory_max: read("memory.failcnt")
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0),
+            }
+        }
+    }
+}
+
+/// The directories of one call's cgroup: what its processes are, and how to kill them.
+#[derive(Debug, Clone)]
+pub(crate) struct Tree {
+    v2: bool,
+    dirs: Vec<PathBuf>,
+}
+
+impl Tree {
+    /// Processes still in the cgroup or any cgroup below it (a container runtime puts the
+    /// container in a child cgroup of the call's).
+    pub(crate) fn members(&self) -> Vec<i32> {
         let mut pids = Vec::new();
         for d in &self.dirs {
             for dir in subtree(d) {
@@ -247,7 +306,7 @@ impl CallGroup {
 
     /// Kills every process in the cgroup and waits (up to a second) until none is left;
     /// returns how many were still there afterwards (0 unless something resisted SIGKILL).
-    pub fn kill_all(&self) -> usize {
+    pub(crate) fn kill_all(&self) -> usize {
         let deadline = Instant::now() + Duration::from_secs(1);
         if self.v2 {
             let _ = std::fs::write(self.dirs[0].join("cgroup.kill"), "1");
@@ -266,37 +325,6 @@ impl CallGroup {
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(5));
-        }
-    }
-
-    /// Which limits the call ran into.
-    pub fn hits(&self) -> Hits {
-        let read = |file: &str| {
-            (self.dirs.iter()).find_map(|d| std::fs::read_to_string(d.join(file)).ok())
-        };
-        let field = |text: Option<String>, key: &str| {
-            text.and_then(|t| {
-                t.lines()
-                    .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-        };
-        if self.v2 {
-            Hits {
-                oom_kills: field(read("memory.events"), "oom_kill "),
-                pids_max: field(read("pids.events"), "max "),
-                peak_memory: read("memory.peak").and_then(|s| s.trim().parse().ok()),
-                memory_max: field(read("memory.events"), "max "),
-            }
-        } else {
-            Hits {
-                oom_kills: field(read("memory.oom_control"), "oom_kill "),
-                pids_max: field(read("pids.events"), "max "),
-                peak_memory: read("memory.max_usage_in_bytes").and_then(|s| s.trim().parse().ok()),
-                memory_max: read("memory.failcnt")
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(0),
-            }
         }
     }
 }
@@ -336,9 +364,9 @@ impl Joiner {
 impl Drop for CallGroup {
     fn drop(&mut self) {
         if self.kill_all() > 0 {
-            tracing::error!(dirs = ?self.dirs, "processes survived SIGKILL in a call's cgroup");
+            tracing::error!(dirs = ?self.tree.dirs, "processes survived SIGKILL in a call's cgroup");
         }
-        for d in &self.dirs {
+        for d in &self.tree.dirs {
             // A cgroup is removed with rmdir once empty (its files go with it), the deepest
             // first.
             for dir in subtree(d).iter().rev() {

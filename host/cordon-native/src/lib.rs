@@ -26,11 +26,13 @@ mod process;
 mod resolve;
 mod seccomp;
 mod supervise;
+mod watch;
 
 pub use container::{ContainerTier, Runtime};
 pub use microvm::{Accel, MicrovmTier};
 pub use process::ProcessTier;
 pub use resolve::{Resolved, SANDBOX_PATH, Unresolved, command_name, resolve};
+pub use watch::Attempt;
 
 use cordon_core::{Backend, ErrorCode};
 use std::path::Path;
@@ -165,8 +167,11 @@ pub enum Stopped {
     Processes,
     /// It wrote more than its output cap.
     Output,
-    /// It made a system call that reaches past the sandbox, and the filter killed it.
+    /// It made a system call that reaches past the sandbox: the filter killed it, or the
+    /// process tier's watcher stopped it (an id change, a set-id bit).
     Syscall,
+    /// It tried to reach another machine; the process tier's watcher stopped it.
+    Network,
 }
 
 impl Stopped {
@@ -178,6 +183,7 @@ impl Stopped {
             Stopped::Processes => ErrorCode::ProcessLimit,
             Stopped::Output => ErrorCode::OutputLimit,
             Stopped::Syscall => ErrorCode::SyscallDenied,
+            Stopped::Network => ErrorCode::NetworkDenied,
         }
     }
 
@@ -206,6 +212,8 @@ pub struct NativeOutput {
     pub peak_memory: Option<u64>,
     /// The limit that stopped it, if one did.
     pub stopped: Option<Stopped>,
+    /// What the process tier's watcher stopped it for, if it did (then `stopped` says how).
+    pub attempt: Option<Attempt>,
     /// Processes still alive after SIGKILL at the end (must be 0).
     pub survivors: usize,
     /// How a microVM ran the guest's CPU (`kvm` or `tcg`); `None` in the other tiers.

@@ -129,7 +129,7 @@ impl MicrovmTier {
                 ));
             }
         }
-        let seccomp = seccomp::bpf_bytes()?;
+        let seccomp = seccomp::bpf_bytes(seccomp::SetIdModes::Answered)?;
         let pool_shape = Shape::for_call(&NativeCall::new(PathBuf::new(), Vec::new()));
         let mut inner = Inner {
             qemu,
@@ -614,6 +614,7 @@ impl BootedVm {
                 })
                 .or_else(|| Stopped::by_filter(exit.code, exit.signal)),
             survivors: exit.survivors,
+            attempt: None,
             accel: None,
         })
     }

@@ -2,13 +2,23 @@
 //! unshared (no network but loopback, its own PIDs, users, IPC, UTS, cgroup view); the host's
 //! `/usr` read-only and nothing else of its files; `/tmp` a fresh tmpfs; the workspace bound
 //! per its grant; uid 1001 with every capability dropped; a new session (no terminal to
-//! inject into); the seccomp filter; born inside the call's cgroup; dies with its parent.
+//! inject into); the seccomp filter, and the watcher's (`watch`: connections to other
+//! machines, id changes and set-id bits stop the call); born inside the call's cgroup; dies
+//! with its parent.
 
 use crate::cgroup::{Caps, Layout};
 use crate::supervise::supervise;
-use crate::{NativeCall, NativeOutput, seccomp};
+use crate::watch::{Ids, Watcher};
+use crate::{NativeCall, NativeOutput, seccomp, watch};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Who the command runs as inside (`--uid`, `--gid`).
+const SANDBOX_IDS: Ids = Ids {
+    uid: 1001,
+    gid: 1001,
+};
 
 /// A host that can run the process tier.
 #[derive(Debug)]
@@ -16,6 +26,7 @@ pub struct ProcessTier {
     bwrap: PathBuf,
     cgroups: Layout,
     seccomp: Vec<u8>,
+    watch: Arc<Vec<libc::sock_filter>>,
 }
 
 impl ProcessTier {
@@ -28,11 +39,12 @@ impl ProcessTier {
     pub async fn probe() -> Result<ProcessTier, String> {
         let bwrap = which("bwrap").ok_or("bwrap (bubblewrap) is not installed")?;
         let cgroups = Layout::detect()?;
-        let seccomp = seccomp::bpf_bytes()?;
+        let seccomp = seccomp::bpf_bytes(seccomp::SetIdModes::Watched)?;
         let tier = ProcessTier {
             bwrap,
             cgroups,
             seccomp,
+            watch: Arc::new(watch::filter()?),
         };
         let trial = NativeCall::new(PathBuf::from("/usr/bin/true"), Vec::new());
         let out = tier.run(&trial).await?;
@@ -64,13 +76,16 @@ impl ProcessTier {
             cpu_quota_us: limits.cpu_quota_us,
         })?;
         let filter = memfd_with(&self.seccomp)?;
+        let (install, watcher) =
+            Watcher::start(Arc::clone(&self.watch), group.tree(), SANDBOX_IDS)?;
         let mut command = tokio::process::Command::new(&self.bwrap);
         command.env_clear().args(self.arguments(call)).arg("--");
         command.arg(&call.program).args(&call.args);
         let filter_fd = filter.as_raw_fd();
         let joiner = group.joiner();
         // SAFETY: only async-signal-safe calls between fork and exec (dup2, fcntl, open,
-        // write, close), on values prepared before the fork.
+        // write, close, and the watcher's prctl, seccomp, sendmsg), on values prepared
+        // before the fork.
         unsafe {
             command.pre_exec(move || {
                 joiner.join_self()?;
@@ -86,12 +101,20 @@ impl ProcessTier {
                 if !ok {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
+                // Last: from here on bwrap itself is watched.
+                install.install()
             });
         }
         let out = supervise(command, &group, call.stdin.as_deref(), limits).await;
         drop(filter);
-        out
+        let attempt = watcher.finish();
+        let mut out = out?;
+        if let Some(attempt) = attempt {
+            // The watcher killed the tree: that, not the signal, is how the call ended.
+            out.stopped = Some(attempt.stopped);
+            out.attempt = Some(attempt);
+        }
+        Ok(out)
     }
 
     fn arguments(&self, call: &NativeCall) -> Vec<String> {

@@ -12,7 +12,8 @@
 //! So `chmod` and friends, and `open`/`creat`/`mknod` creating a file, are answered `EPERM`
 //! when the mode carries either bit (ordinary calls with another mode must still work, so
 //! these calls cannot simply kill). So is `openat2`, whose mode sits in a struct out of a
-//! filter's reach: programs probe it and fall back to `openat`.
+//! filter's reach: programs probe it and fall back to `openat`. In the process tier the
+//! set-id modes are left to the watcher (`watch`), which stops the call instead.
 
 use seccompiler::{
     SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -66,6 +67,12 @@ pub const REFUSED: &[(&str, i64)] = &[
     ("quotactl", libc::SYS_quotactl),
     ("vhangup", libc::SYS_vhangup),
     ("lookup_dcookie", libc::SYS_lookup_dcookie),
+    // io_uring runs socket, file and process operations the kernel starts on the
+    // program's behalf, past every filter on the calls themselves (and has been a steady
+    // source of kernel exploits): no tool needs it.
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
 ];
 
 /// Calls answered `EPERM` whatever their arguments (see the module's documentation).
@@ -107,23 +114,31 @@ pub const SET_ID_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 #[cfg(not(target_arch = "x86_64"))]
 pub const REFUSED: &[(&str, i64)] = &[];
 
+/// Who answers a set-id mode: this filter, with `EPERM` (the container and microVM tiers),
+/// or the process tier's watcher (see `watch`), which stops the call and reports it. A
+/// filter's `EPERM` takes precedence over a watcher's notification, so the filter must
+/// leave these calls alone where a watcher runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetIdModes {
+    /// `EPERM` from this filter.
+    Answered,
+    /// Left to the watcher.
+    Watched,
+}
+
 /// The filter as the raw BPF program `bwrap --seccomp FD` reads (and the microVM's agent
-/// installs): the refused calls kill, then the set-id modes and `openat2` get `EPERM`.
+/// installs): the refused calls kill, then `openat2` and (unless watched) the set-id modes
+/// get `EPERM`.
 ///
 /// # Errors
 ///
 /// When this architecture has no filter, or the filter does not compile.
-pub fn bpf_bytes() -> Result<Vec<u8>, String> {
+pub fn bpf_bytes(set_id: SetIdModes) -> Result<Vec<u8>, String> {
     #[cfg(target_arch = "x86_64")]
-    let arch = TargetArch::x86_64;
+    let arch = ARCH;
     #[cfg(not(target_arch = "x86_64"))]
     return Err("no seccomp filter is built for this architecture".into());
-    let rule_error = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
-    let compile = |rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction| {
-        let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch)
-            .map_err(|e| format!("seccomp filter: {e}"))?;
-        seccompiler::BpfProgram::try_from(filter).map_err(|e| format!("seccomp filter: {e:?}"))
-    };
+    let compile = |rules, action| compile(rules, action, arch);
     let killed = compile(
         REFUSED.iter().map(|(_, nr)| (*nr, Vec::new())).collect(),
         SeccompAction::KillProcess,
@@ -132,6 +147,40 @@ pub fn bpf_bytes() -> Result<Vec<u8>, String> {
         .iter()
         .map(|(_, nr)| (*nr, Vec::new()))
         .collect();
+    if set_id == SetIdModes::Answered {
+        modes.extend(set_id_mode_rules()?);
+    }
+    let answered = compile(modes, SeccompAction::Errno(libc::EPERM as u32))?;
+    let program = chain(killed, answered)?;
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for insn in program {
+        bytes.extend_from_slice(&insn.code.to_ne_bytes());
+        bytes.push(insn.jt);
+        bytes.push(insn.jf);
+        bytes.extend_from_slice(&insn.k.to_ne_bytes());
+    }
+    Ok(bytes)
+}
+
+/// The architecture the filters are built for.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const ARCH: TargetArch = TargetArch::x86_64;
+
+/// `rules` as one program: a call that matches gets `action`, every other call is allowed.
+pub(crate) fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    action: SeccompAction,
+    arch: TargetArch,
+) -> Result<seccompiler::BpfProgram, String> {
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch)
+        .map_err(|e| format!("seccomp filter: {e}"))?;
+    seccompiler::BpfProgram::try_from(filter).map_err(|e| format!("seccomp filter: {e:?}"))
+}
+
+/// The rules matching a [`MODE_SETTERS`] call whose mode carries a [`SET_ID_BITS`] bit.
+pub(crate) fn set_id_mode_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, String> {
+    let rule_error = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
+    let mut rules = BTreeMap::new();
     for (_, nr, index) in MODE_SETTERS {
         // One rule per bit (rules of a call are alternatives): `mode & bit == bit`.
         let per_bit = SET_ID_BITS
@@ -147,18 +196,9 @@ pub fn bpf_bytes() -> Result<Vec<u8>, String> {
                 SeccompRule::new(vec![condition]).map_err(rule_error)
             })
             .collect::<Result<Vec<_>, String>>()?;
-        modes.insert(*nr, per_bit);
+        rules.insert(*nr, per_bit);
     }
-    let answered = compile(modes, SeccompAction::Errno(libc::EPERM as u32))?;
-    let program = chain(killed, answered)?;
-    let mut bytes = Vec::with_capacity(program.len() * 8);
-    for insn in program {
-        bytes.extend_from_slice(&insn.code.to_ne_bytes());
-        bytes.push(insn.jt);
-        bytes.push(insn.jf);
-        bytes.extend_from_slice(&insn.k.to_ne_bytes());
-    }
-    Ok(bytes)
+    Ok(rules)
 }
 
 /// One program that runs `first` and, where `first` would allow the call, `second`: every
@@ -200,13 +240,13 @@ fn chain(
 mod tests {
     #[test]
     fn the_filter_compiles_to_whole_instructions() {
-        let bytes = super::bpf_bytes().unwrap_or_default();
+        let bytes = super::bpf_bytes(super::SetIdModes::Answered).unwrap_or_default();
         assert!(!bytes.is_empty() && bytes.len().is_multiple_of(8));
     }
 
     #[test]
     fn only_the_second_program_may_allow_a_call() {
-        let bytes = super::bpf_bytes().unwrap_or_default();
+        let bytes = super::bpf_bytes(super::SetIdModes::Answered).unwrap_or_default();
         let insns: Vec<(u16, u32)> = bytes
             .chunks_exact(8)
             .map(|c| {

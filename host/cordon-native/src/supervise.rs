@@ -126,6 +126,7 @@ pub async fn supervise(
         peak_memory: hits.peak_memory,
         stopped,
         survivors,
+        attempt: None,
         accel: None,
     })
 }

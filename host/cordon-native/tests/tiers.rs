@@ -185,12 +185,15 @@ async fn privileged_calls_are_refused(backend: Backend) {
     let Some(tier) = tier(backend).await else {
         return;
     };
-    // uid 0 does not exist in the sandbox's user namespace, and no capability is left.
+    // uid 0 does not exist in the sandbox's user namespace, and no capability is left: the
+    // kernel refuses, and in the process tier the watcher stops the call first.
     let code = "import os, sys\ntry:\n    os.setuid(0)\nexcept OSError as e:\n    sys.exit(f'refused: {e}')";
-    refused(
-        &tier.run(&python_in(tier, code)).await.unwrap(),
-        "refused: [Errno",
-    );
+    let out = tier.run(&python_in(tier, code)).await.unwrap();
+    if backend == Backend::Process {
+        stopped_by_the_watcher(&out, "setuid", "uid 0");
+    } else {
+        refused(&out, "refused: [Errno");
+    }
     // mount, ptrace, init_module and unshare through libc: the seccomp filter kills the
     // process at the call, in every tier (runsc applies it with --oci-seccomp); the
     // line after it never runs.
@@ -211,11 +214,30 @@ async fn privileged_calls_are_refused(backend: Backend) {
             text(&out.stderr)
         );
     }
-    // Making a file setuid is answered EPERM, and the program goes on.
+    // Making a file setuid is answered EPERM, and the program goes on; in the process
+    // tier the watcher stops the call.
     let code = "import os, sys\nopen('/tmp/f', 'w').close()\ntry:\n    os.chmod('/tmp/f', 0o4755)\nexcept OSError as e:\n    sys.exit(f'refused: {e}')";
-    refused(
-        &tier.run(&python_in(tier, code)).await.unwrap(),
-        "refused: [Errno 1]",
+    let out = tier.run(&python_in(tier, code)).await.unwrap();
+    if backend == Backend::Process {
+        stopped_by_the_watcher(&out, "chmod", "mode 4755");
+    } else {
+        refused(&out, "refused: [Errno 1]");
+    }
+}
+
+/// The process tier's watcher stopped the call at `operation` asking for `target`, before
+/// the program's next line.
+fn stopped_by_the_watcher(out: &NativeOutput, operation: &str, target: &str) {
+    assert_eq!(out.stopped, Some(Stopped::Syscall), "{out:?}");
+    let attempt = out.attempt.as_ref().expect("the watcher's attempt");
+    assert_eq!(
+        (attempt.operation, attempt.target.as_str()),
+        (operation, target)
+    );
+    assert!(
+        !text(&out.stderr).contains("refused"),
+        "{}",
+        text(&out.stderr)
     );
 }
 
@@ -329,16 +351,40 @@ async fn no_file_gets_a_setuid_or_setgid_bit(backend: Backend) {
     let ws = workspace();
     let code = "import os\nout = []\nopen('f', 'w').close()\nfor mode in (0o4755, 0o2755):\n    for call in (lambda: os.chmod('f', mode), lambda: os.close(os.open(f'new{mode}', os.O_CREAT | os.O_WRONLY, mode))):\n        try:\n            call()\n            out.append('allowed')\n        except OSError as e:\n            out.append(e.strerror)\nos.chmod('f', 0o755)\nprint(out)";
     let mut call = python_in(tier, code);
-    call.workspace = Some(Workspace {
-        host: ws.path().to_path_buf(),
-        writable: true,
-    });
-    let out = tier.run(&call).await.unwrap();
-    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout),
-        format!("[{}]\n", ["'Operation not permitted'"; 4].join(", "))
-    );
+    call.workspace.clone_from(&workspace_grant(&ws));
+    if backend == Backend::Process {
+        // The watcher stops each attempt: one program per attempt.
+        for (attempt, operation, mode) in [
+            ("os.chmod('f', 0o4755)", "chmod", "mode 4755"),
+            ("os.chmod('f', 0o2755)", "chmod", "mode 2755"),
+            (
+                "os.close(os.open('new', os.O_CREAT | os.O_WRONLY, 0o4755))",
+                "openat",
+                "mode 4755",
+            ),
+            (
+                "os.close(os.open('new', os.O_CREAT | os.O_WRONLY, 0o2755))",
+                "openat",
+                "mode 2755",
+            ),
+        ] {
+            let mut call = python_in(
+                tier,
+                &format!("import os\nopen('f', 'w').close()\n{attempt}\nprint('allowed')"),
+            );
+            call.workspace.clone_from(&workspace_grant(&ws));
+            let out = tier.run(&call).await.unwrap();
+            assert!(!text(&out.stdout).contains("allowed"), "{attempt}: {out:?}");
+            stopped_by_the_watcher(&out, operation, mode);
+        }
+    } else {
+        let out = tier.run(&call).await.unwrap();
+        assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout),
+            format!("[{}]\n", ["'Operation not permitted'"; 4].join(", "))
+        );
+    }
     // And on the host, nothing the command left carries either bit.
     for entry in std::fs::read_dir(ws.path()).unwrap() {
         let entry = entry.unwrap();
@@ -346,6 +392,14 @@ async fn no_file_gets_a_setuid_or_setgid_bit(backend: Backend) {
         assert_eq!(mode & 0o6000, 0, "{:?} {mode:o}", entry.path());
     }
     assert!(ws.path().join("f").exists());
+}
+
+/// `ws`, granted read-write.
+fn workspace_grant(ws: &tempfile::TempDir) -> Option<Workspace> {
+    Some(Workspace {
+        host: ws.path().to_path_buf(),
+        writable: true,
+    })
 }
 
 /// Each hostile program as its own test, in each tier.

@@ -1,0 +1,660 @@
+//! The process tier's watcher: system calls the kernel refuses inside the sandbox anyway,
+//! but that are attempts the host must see. A connection to another machine (the sandbox's
+//! network namespace holds only its own loopback), a change to a user or group the sandbox
+//! is not, a setuid or setgid bit on a file. Quietly failing inside, these would leave no
+//! trace; watched, each one stops the call, is refused with its own code
+//! (`network_denied`, `syscall_denied`), counted and audited.
+//!
+//! How: a second seccomp filter, installed on bwrap before it starts and inherited by the
+//! command, hands these calls to the host (`SECCOMP_RET_USER_NOTIF`). A thread of the host
+//! reads what each asks for (the address a `connect` names, the ids a `setuid` gives) and
+//! either lets the kernel go on with it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the sandbox's
+//! own loopback, a Unix or netlink socket, ids the sandbox already has) or stops the call:
+//! it kills the call's process tree, answers the system call `EPERM`, and reports what was
+//! attempted.
+//!
+//! The watcher enforces nothing the namespaces do not. A program can change an address in
+//! its memory after the host read it (the race the kernel documents for `CONTINUE`); then
+//! the kernel connects to what it finds there, inside an empty network namespace, exactly
+//! as it would without a watcher. So the watcher only ever adds a refusal. Not watched:
+//! `sendmsg` (its address sits inside a struct; inside the namespace it reaches nothing
+//! either), and io_uring, which the main filter refuses outright so that no operation gets
+//! past both filters.
+
+use crate::Stopped;
+use crate::cgroup::Tree;
+use crate::seccomp;
+use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// An attempt the watcher stopped a call for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// How the call ends: [`Stopped::Network`] or [`Stopped::Syscall`].
+    pub stopped: Stopped,
+    /// The system call (`connect`, `sendto`, `setuid`, `fchmodat`, ...).
+    pub operation: &'static str,
+    /// What it asked for (`192.0.2.2:8080`, `uid 0`, `mode 4755`).
+    pub target: String,
+}
+
+/// The user and group the sandbox runs as: setting them (or leaving an id as it is) is no
+/// attempt.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ids {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Whether an id setter sets user or group ids.
+#[derive(Debug, Clone, Copy)]
+enum IdKind {
+    User,
+    Group,
+}
+
+/// The calls that change ids: name, number, which ids, how many id arguments.
+#[cfg(target_arch = "x86_64")]
+const ID_SETTERS: &[(&str, i64, IdKind, usize)] = &[
+    ("setuid", libc::SYS_setuid, IdKind::User, 1),
+    ("setreuid", libc::SYS_setreuid, IdKind::User, 2),
+    ("setresuid", libc::SYS_setresuid, IdKind::User, 3),
+    ("setfsuid", libc::SYS_setfsuid, IdKind::User, 1),
+    ("setgid", libc::SYS_setgid, IdKind::Group, 1),
+    ("setregid", libc::SYS_setregid, IdKind::Group, 2),
+    ("setresgid", libc::SYS_setresgid, IdKind::Group, 3),
+    ("setfsgid", libc::SYS_setfsgid, IdKind::Group, 1),
+];
+
+/// The longest socket address read from a program (a `sockaddr_storage`).
+const MAX_ADDRESS: usize = 128;
+
+/// The watcher's filter: `connect`, `sendto` with an address, the id setters, `setgroups`,
+/// and the mode setters with a set-id bit are handed to the host; everything else is left
+/// to the main filter.
+///
+/// # Errors
+///
+/// When the filter does not compile.
+pub(crate) fn filter() -> Result<Vec<libc::sock_filter>, String> {
+    let rule_error = |e: seccompiler::BackendError| format!("watch filter: {e}");
+    let mut rules = seccomp::set_id_mode_rules()?;
+    rules.insert(libc::SYS_connect, Vec::new());
+    // A `sendto` without an address sends on a connected socket: its `connect` was seen.
+    let with_address = SeccompCondition::new(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)
+        .map_err(rule_error)?;
+    rules.insert(
+        libc::SYS_sendto,
+        vec![SeccompRule::new(vec![with_address]).map_err(rule_error)?],
+    );
+    for (_, nr, _, _) in ID_SETTERS {
+        rules.insert(*nr, Vec::new());
+    }
+    rules.insert(libc::SYS_setgroups, Vec::new());
+    let program = seccomp::compile(rules, SeccompAction::Trap, seccomp::ARCH)?;
+    // seccompiler has no action for user notification: the filter is built to trap, and
+    // each trap becomes a notification.
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let mut notifying = 0;
+    let program: Vec<libc::sock_filter> = program
+        .into_iter()
+        .map(|insn| {
+            let k = if insn.code == RET_K && insn.k == libc::SECCOMP_RET_TRAP {
+                notifying += 1;
+                libc::SECCOMP_RET_USER_NOTIF
+            } else {
+                insn.k
+            };
+            libc::sock_filter {
+                code: insn.code,
+                jt: insn.jt,
+                jf: insn.jf,
+                k,
+            }
+        })
+        .collect();
+    if notifying == 0 {
+        return Err("watch filter: no call is handed to the host".into());
+    }
+    Ok(program)
+}
+
+/// What the sandbox's first process runs between fork and exec: installs the watcher's
+/// filter and sends its listener to the host.
+pub(crate) struct Install {
+    program: Arc<Vec<libc::sock_filter>>,
+    to_host: RawFd,
+}
+
+impl Install {
+    /// Installs the filter on the calling process (and so on everything it executes and
+    /// starts) and hands the listener over. Only async-signal-safe calls (prctl, seccomp,
+    /// sendmsg, close): meant for `pre_exec`. Without `no_new_privs` an unprivileged host
+    /// may not install a filter; bwrap sets it for the command anyway.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the failing call.
+    pub(crate) fn install(&self) -> std::io::Result<()> {
+        let program = libc::sock_fprog {
+            len: u16::try_from(self.program.len()).unwrap_or(u16::MAX),
+            filter: self.program.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl and seccomp with a program that outlives the call; the listener
+        // is a fresh fd this function closes.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let listener = libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                &raw const program,
+            );
+            let Ok(listener) = RawFd::try_from(listener) else {
+                return Err(std::io::Error::last_os_error());
+            };
+            if listener < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let sent = send_fd(self.to_host, listener);
+            libc::close(listener);
+            sent
+        }
+    }
+}
+
+/// The host's side: the thread that answers the filter, and what it found.
+pub(crate) struct Watcher {
+    found: Arc<Mutex<Option<Attempt>>>,
+    done: Arc<AtomicBool>,
+    /// The end the child sends on; held until the call ends, so that the thread's wait for
+    /// the listener ends too when the child never sent one.
+    child_end: OwnedFd,
+}
+
+impl Watcher {
+    /// Starts watching for a call whose processes are in `tree` and run as `ids`.
+    ///
+    /// # Errors
+    ///
+    /// When the socket pair or the thread cannot be created.
+    pub(crate) fn start(
+        program: Arc<Vec<libc::sock_filter>>,
+        tree: Tree,
+        ids: Ids,
+    ) -> Result<(Install, Watcher), String> {
+        let mut ends = [0; 2];
+        // SAFETY: socketpair fills two fds, owned right below.
+        let made = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                ends.as_mut_ptr(),
+            )
+        };
+        if made != 0 {
+            return Err(format!("socketpair: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: both fds were just created and are owned by nothing else.
+        let (host_end, child_end) =
+            unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+        let found = Arc::new(Mutex::new(None));
+        let done = Arc::new(AtomicBool::new(false));
+        let (f, d) = (Arc::clone(&found), Arc::clone(&done));
+        std::thread::Builder::new()
+            .name("cordon-watch".into())
+            .spawn(move || {
+                if let Some(listener) = recv_fd(&host_end) {
+                    watch(&listener, &tree, ids, &f, &d);
+                }
+            })
+            .map_err(|e| format!("cannot start the system-call watcher: {e}"))?;
+        let install = Install {
+            program,
+            to_host: child_end.as_raw_fd(),
+        };
+        Ok((
+            install,
+            Watcher {
+                found,
+                done,
+                child_end,
+            },
+        ))
+    }
+
+    /// Ends the watch (the call's processes are gone): what it stopped the call for, if
+    /// anything. The attempt is recorded before the tree is killed, so a call it stopped
+    /// always finds it here.
+    pub(crate) fn finish(self) -> Option<Attempt> {
+        self.done.store(true, Ordering::Release);
+        drop(self.child_end);
+        self.found.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// Answers the listener's notifications until every process under the filter is gone (the
+/// kernel reports a hang-up) or the call has ended.
+fn watch(
+    listener: &OwnedFd,
+    tree: &Tree,
+    ids: Ids,
+    found: &Mutex<Option<Attempt>>,
+    done: &AtomicBool,
+) {
+    let sizes = notif_sizes();
+    // The kernel's structs may be larger than the ones this was built with: buffers of
+    // its sizes, zeroed before each receive (the kernel refuses a dirty one).
+    let words = |bytes: usize| bytes.div_ceil(8).max(1);
+    let mut request =
+        vec![0u64; words(usize::from(sizes.seccomp_notif).max(size_of::<libc::seccomp_notif>()))];
+    let mut response =
+        vec![
+            0u64;
+            words(usize::from(sizes.seccomp_notif_resp).max(size_of::<libc::seccomp_notif_resp>()))
+        ];
+    let fd = listener.as_raw_fd();
+    while !done.load(Ordering::Acquire) {
+        let mut poll = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd; the timeout only bounds how late a finished call is noticed
+        // on kernels that do not report the hang-up.
+        let ready = unsafe { libc::poll(&raw mut poll, 1, 500) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if poll.revents & libc::POLLIN == 0 {
+            if poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                return;
+            }
+            continue;
+        }
+        request.fill(0);
+        // SAFETY: the buffer is at least as large as the kernel's seccomp_notif.
+        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, request.as_mut_ptr()) } != 0 {
+            // The caller died before its notification was read.
+            continue;
+        }
+        // SAFETY: the buffer holds a seccomp_notif the kernel just wrote, u64-aligned.
+        let notif = unsafe { &*request.as_ptr().cast::<libc::seccomp_notif>() };
+        let id = notif.id;
+        let pid = notif.pid;
+        let read = |addr: u64, len: u64| read_memory(pid, addr, len);
+        let attempt = judge(i64::from(notif.data.nr), notif.data.args, ids, read);
+        // The memory read must have been the caller's: its notification still pending
+        // means its pid was not reused meanwhile.
+        // SAFETY: the id is a u64 the ioctl reads.
+        let valid =
+            unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &raw const id) } == 0;
+        if !valid {
+            continue;
+        }
+        response.fill(0);
+        // SAFETY: the buffer is at least as large as the kernel's seccomp_notif_resp.
+        let answer = unsafe { &mut *response.as_mut_ptr().cast::<libc::seccomp_notif_resp>() };
+        answer.id = id;
+        match attempt {
+            None => answer.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+            Some(attempt) => {
+                if let Ok(mut slot) = found.lock() {
+                    slot.get_or_insert(attempt);
+                }
+                // Killed before it is answered: the caller is still waiting in the system
+                // call, and runs nothing more.
+                tree.kill_all();
+                answer.error = -libc::EPERM;
+            }
+        }
+        // SAFETY: a response for the id just received; it fails harmlessly when the
+        // caller was killed meanwhile.
+        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, response.as_mut_ptr()) };
+    }
+}
+
+/// What the kernel's notification structs measure.
+fn notif_sizes() -> libc::seccomp_notif_sizes {
+    let mut sizes = libc::seccomp_notif_sizes {
+        seccomp_notif: 0,
+        seccomp_notif_resp: 0,
+        seccomp_data: 0,
+    };
+    // SAFETY: the kernel fills the struct; on failure it stays zero and the built-in sizes
+    // are used.
+    unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_NOTIF_SIZES,
+            0,
+            &raw mut sizes,
+        )
+    };
+    sizes
+}
+
+/// Whether system call `nr` with `args` is an attempt; `read` fetches the caller's memory
+/// (`None` when it cannot: the call is then left to the kernel).
+fn judge(
+    nr: i64,
+    args: [u64; 6],
+    ids: Ids,
+    read: impl Fn(u64, u64) -> Option<Vec<u8>>,
+) -> Option<Attempt> {
+    let network = |operation, addr: u64, len: u64| {
+        let bytes = read(addr, len.min(MAX_ADDRESS as u64))?;
+        Some(Attempt {
+            stopped: Stopped::Network,
+            operation,
+            target: outside_address(&bytes)?.to_string(),
+        })
+    };
+    let syscall = |operation, target| {
+        Some(Attempt {
+            stopped: Stopped::Syscall,
+            operation,
+            target,
+        })
+    };
+    if nr == libc::SYS_connect {
+        return network("connect", args[1], args[2]);
+    }
+    if nr == libc::SYS_sendto {
+        return network("sendto", args[4], args[5]);
+    }
+    if nr == libc::SYS_setgroups {
+        // Dropping every supplementary group is no attempt.
+        let count = args[0] as u32 as i32;
+        return (count != 0)
+            .then(|| format!("{count} groups"))
+            .and_then(|t| syscall("setgroups", t));
+    }
+    if let Some((name, _, kind, n)) = ID_SETTERS.iter().find(|s| s.1 == nr) {
+        let (own, word) = match kind {
+            IdKind::User => (ids.uid, "uid"),
+            IdKind::Group => (ids.gid, "gid"),
+        };
+        // Ids are 32 bits; -1 leaves one as it is.
+        let changed: Vec<String> = (args[..*n].iter().map(|a| *a as u32))
+            .filter(|id| *id != own && *id != u32::MAX)
+            .map(|id| format!("{word} {id}"))
+            .collect();
+        return (!changed.is_empty())
+            .then(|| changed.join(", "))
+            .and_then(|t| syscall(name, t));
+    }
+    if let Some((name, _, index)) = seccomp::MODE_SETTERS.iter().find(|s| s.1 == nr) {
+        let creates = match nr {
+            // open and openat only read a mode when they create a file; otherwise it is
+            // whatever the program left in the register.
+            libc::SYS_open => args[1] & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0,
+            libc::SYS_openat => args[2] & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0,
+            _ => true,
+        };
+        let mode = args[usize::from(*index)] as u32;
+        let set_id = libc::S_ISUID | libc::S_ISGID;
+        return (creates && mode & set_id != 0)
+            .then(|| format!("mode {:o}", mode & 0o7777))
+            .and_then(|t| syscall(name, t));
+    }
+    None
+}
+
+/// The address a socket address names, when it lies outside the sandbox: not its own
+/// loopback, nor the unspecified address (which means it too). Unix, netlink and every
+/// other family stay inside the sandbox's namespaces.
+fn outside_address(bytes: &[u8]) -> Option<SocketAddr> {
+    let family = i32::from(u16::from_ne_bytes(bytes.get(..2)?.try_into().ok()?));
+    let port = u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?);
+    let addr = match family {
+        libc::AF_INET => {
+            let ip: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+            SocketAddr::from((Ipv4Addr::from(ip), port))
+        }
+        libc::AF_INET6 => {
+            let ip: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
+            let ip = Ipv6Addr::from(ip);
+            match ip.to_ipv4_mapped() {
+                Some(v4) => SocketAddr::from((v4, port)),
+                None => SocketAddr::from((ip, port)),
+            }
+        }
+        _ => return None,
+    };
+    (!addr.ip().is_loopback() && !addr.ip().is_unspecified()).then_some(addr)
+}
+
+/// `len` bytes at `addr` in process `pid`.
+fn read_memory(pid: u32, addr: u64, len: u64) -> Option<Vec<u8>> {
+    let file = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut bytes = vec![0; usize::try_from(len).ok()?];
+    file.read_exact_at(&mut bytes, addr).ok()?;
+    Some(bytes)
+}
+
+/// Sends `fd` over `socket`. Async-signal-safe (for `pre_exec`).
+///
+/// # Safety
+///
+/// Both must be open descriptors.
+unsafe fn send_fd(socket: RawFd, fd: RawFd) -> std::io::Result<()> {
+    let mut control = Control { bytes: [0; 32] };
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = (&raw mut control).cast();
+        msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
+        let header = libc::CMSG_FIRSTHDR(&raw const msg);
+        (*header).cmsg_level = libc::SOL_SOCKET;
+        (*header).cmsg_type = libc::SCM_RIGHTS;
+        (*header).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
+        libc::CMSG_DATA(header).cast::<RawFd>().write_unaligned(fd);
+        if libc::sendmsg(socket, &raw const msg, 0) != 1 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Receives a descriptor sent with [`send_fd`]; `None` when the other end closed without
+/// sending one (the child failed before it could).
+fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
+    let mut control = Control { bytes: [0; 32] };
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: as in send_fd; the received fd is owned right away.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = (&raw mut control).cast();
+        msg.msg_controllen = size_of::<Control>();
+        loop {
+            let n = libc::recvmsg(socket.as_raw_fd(), &raw mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            if n <= 0 {
+                return None;
+            }
+            break;
+        }
+        let header = libc::CMSG_FIRSTHDR(&raw const msg);
+        if header.is_null()
+            || (*header).cmsg_level != libc::SOL_SOCKET
+            || (*header).cmsg_type != libc::SCM_RIGHTS
+        {
+            return None;
+        }
+        let fd = libc::CMSG_DATA(header).cast::<RawFd>().read_unaligned();
+        Some(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Room for one descriptor's control message, aligned as a `cmsghdr`.
+#[repr(C)]
+union Control {
+    _header: libc::cmsghdr,
+    bytes: [u8; 32],
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const IDS: Ids = Ids {
+        uid: 1001,
+        gid: 1001,
+    };
+
+    fn v4(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut b = (libc::AF_INET as u16).to_ne_bytes().to_vec();
+        b.extend(port.to_be_bytes());
+        b.extend(ip);
+        b.extend([0; 8]);
+        b
+    }
+
+    fn v6(ip: Ipv6Addr, port: u16) -> Vec<u8> {
+        let mut b = (libc::AF_INET6 as u16).to_ne_bytes().to_vec();
+        b.extend(port.to_be_bytes());
+        b.extend([0; 4]);
+        b.extend(ip.octets());
+        b.extend([0; 4]);
+        b
+    }
+
+    #[test]
+    fn only_addresses_outside_the_sandbox_are_attempts() {
+        assert_eq!(outside_address(&v4([127, 0, 0, 1], 80)), None);
+        assert_eq!(outside_address(&v4([127, 9, 9, 9], 80)), None);
+        assert_eq!(outside_address(&v4([0, 0, 0, 0], 80)), None);
+        assert_eq!(
+            outside_address(&v4([192, 0, 2, 2], 8080)),
+            Some("192.0.2.2:8080".parse().unwrap())
+        );
+        assert_eq!(outside_address(&v6(Ipv6Addr::LOCALHOST, 53)), None);
+        assert_eq!(outside_address(&v6(Ipv6Addr::UNSPECIFIED, 53)), None);
+        let mapped_loopback = Ipv4Addr::LOCALHOST.to_ipv6_mapped();
+        assert_eq!(outside_address(&v6(mapped_loopback, 53)), None);
+        let mapped = Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped();
+        assert_eq!(
+            outside_address(&v6(mapped, 53)),
+            Some("10.1.2.3:53".parse().unwrap())
+        );
+        let far: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            outside_address(&v6(far, 443)),
+            Some("[2001:db8::1]:443".parse().unwrap())
+        );
+        let mut unix = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        unix.extend(b"/run/x\0");
+        assert_eq!(outside_address(&unix), None);
+        // Truncated addresses are no address.
+        assert_eq!(outside_address(&v4([192, 0, 2, 2], 80)[..6]), None);
+    }
+
+    #[test]
+    fn a_connection_is_judged_by_the_address_it_names() {
+        let far = v4([192, 0, 2, 2], 8080);
+        let near = v4([127, 0, 0, 1], 8080);
+        let read = |bytes: Vec<u8>| move |_: u64, len: u64| Some(bytes[..len as usize].to_vec());
+        let args = [3, 0x1000, 16, 0, 0, 0];
+        let a = judge(libc::SYS_connect, args, IDS, read(far.clone())).unwrap();
+        assert_eq!(
+            (a.stopped, a.operation, a.target.as_str()),
+            (Stopped::Network, "connect", "192.0.2.2:8080")
+        );
+        assert_eq!(judge(libc::SYS_connect, args, IDS, read(near)), None);
+        let sendto = [3, 0x2000, 5, 0, 0x1000, 16];
+        assert_eq!(
+            judge(libc::SYS_sendto, sendto, IDS, read(far))
+                .unwrap()
+                .operation,
+            "sendto"
+        );
+        // Memory that cannot be read is left to the kernel.
+        assert_eq!(judge(libc::SYS_connect, args, IDS, |_, _| None), None);
+    }
+
+    #[test]
+    fn only_ids_the_sandbox_is_not_are_attempts() {
+        let none = |_: u64, _: u64| None;
+        let target = |nr, args| judge(nr, args, IDS, none).map(|a| (a.operation, a.target));
+        assert_eq!(
+            target(libc::SYS_setuid, [0, 0, 0, 0, 0, 0]),
+            Some(("setuid", "uid 0".to_owned()))
+        );
+        assert_eq!(target(libc::SYS_setuid, [1001, 0, 0, 0, 0, 0]), None);
+        let unchanged = u64::from(u32::MAX);
+        assert_eq!(
+            target(libc::SYS_setresgid, [unchanged, 1001, unchanged, 0, 0, 0]),
+            None
+        );
+        assert_eq!(
+            target(libc::SYS_setresgid, [unchanged, 0, 27, 0, 0, 0]),
+            Some(("setresgid", "gid 0, gid 27".to_owned()))
+        );
+        assert_eq!(target(libc::SYS_setgroups, [0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(
+            target(libc::SYS_setgroups, [1, 0x1000, 0, 0, 0, 0]),
+            Some(("setgroups", "1 groups".to_owned()))
+        );
+    }
+
+    #[test]
+    fn only_a_created_or_changed_mode_with_a_set_id_bit_is_an_attempt() {
+        let none = |_: u64, _: u64| None;
+        let target = |nr, args| judge(nr, args, IDS, none).map(|a| (a.operation, a.target));
+        assert_eq!(
+            target(libc::SYS_fchmodat, [0, 0, 0o4755, 0, 0, 0]),
+            Some(("fchmodat", "mode 4755".to_owned()))
+        );
+        assert_eq!(target(libc::SYS_fchmodat, [0, 0, 0o755, 0, 0, 0]), None);
+        let create = (libc::O_CREAT | libc::O_WRONLY) as u64;
+        assert_eq!(
+            target(libc::SYS_openat, [0, 0, create, 0o2755, 0, 0]),
+            Some(("openat", "mode 2755".to_owned()))
+        );
+        // Without O_CREAT the mode is not read: whatever sits there is no attempt.
+        assert_eq!(target(libc::SYS_openat, [0, 0, 0, 0o4755, 0, 0]), None);
+    }
+
+    #[test]
+    fn the_filter_hands_calls_to_the_host() {
+        let program = filter().unwrap();
+        let ret_k = (libc::BPF_RET | libc::BPF_K) as u16;
+        assert!(
+            program
+                .iter()
+                .any(|i| i.code == ret_k && i.k == libc::SECCOMP_RET_USER_NOTIF)
+        );
+        assert!(
+            !program
+                .iter()
+                .any(|i| i.code == ret_k && i.k == libc::SECCOMP_RET_TRAP)
+        );
+    }
+}
