@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-cargo test --release --workspace --no-fail-fast 2>&1 | tee "$log"
+# --show-output: a test that skips says so on its stdout, which libtest keeps to itself for
+# a test that passes; without it no SKIPPED line ever reached the summary.
+cargo test --release --workspace --no-fail-fast -- --show-output 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 # The guest SDKs' own tests, outside any component (the e2e tests build tools with them).

@@ -321,9 +321,16 @@ impl ContainerTier {
                 .map(|(n, _)| (*n).to_owned())
                 .collect::<Vec<_>>()
         };
+        // runsc (Debian 12's, 20221219) refuses a profile with SCMP_ACT_KILL_PROCESS
+        // ("invalid action"); it kills the thread instead, which in a single-threaded
+        // program is the process (SIGSYS, as the other tiers report it).
+        let kill = match self.runtime {
+            Runtime::Crun => LinuxSeccompAction::ScmpActKillProcess,
+            Runtime::Runsc => LinuxSeccompAction::ScmpActKill,
+        };
         let refused = LinuxSyscallBuilder::default()
             .names(names(seccomp::REFUSED))
-            .action(LinuxSeccompAction::ScmpActKillProcess)
+            .action(kill)
             .build()
             .map_err(e)?;
         let answered = LinuxSyscallBuilder::default()
