@@ -19,7 +19,7 @@ FIXTURES := hostile net sockets types trivial
 
 
 .PHONY: rootfs vm-image
-.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native soak fuzz lint clean-guests
+.PHONY: help deps components interpreters fixtures build run test bench bench-load bench-interpreters bench-jobs bench-native bench-build soak fuzz lint clean-guests
 
 help:
 	@echo "make run         install what is missing, build, and start 'cordon serve'"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-interpreters  print(1+1) through the server vs a python3 process"
 	@echo "make bench-jobs  jobs/s through one Redis with three hosts, and the Redis path's latency"
 	@echo "make bench-native  /bin/true and python3 through the native tiers vs bare bwrap and a bare process"
+	@echo "make bench-build   cordon build in each SDK language vs its tool chain run by hand"
 	@echo "make soak        1,000 mixed calls/s for 10 minutes: errors, p50/p99, server RSS"
 	@echo "make fuzz        each fuzz target for 5 minutes (make test runs each for 20 s)"
 	@echo "make lint        cargo fmt --check and clippy -D warnings"
@@ -230,6 +231,10 @@ bench-jobs: build fixtures $(STAMPS)/redis
 # Native tiers against bare bwrap and a bare process (BENCHMARKS.md).
 bench-native: build fixtures $(STAMPS)/native rootfs vm-image
 	$(CARGO) bench -p cordon-benches --bench native
+
+# `cordon build` in each SDK language against its tool chain run by hand (BENCHMARKS.md).
+bench-build: build
+	bash scripts/bench-build.sh
 
 # 1,000 calls/s for 10 minutes, benign and hostile mixed: errors, p50/p99, server RSS.
 soak: build fixtures

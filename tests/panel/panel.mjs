@@ -11,7 +11,9 @@
 //   PLAYWRIGHT_CORE  a directory whose node_modules holds playwright-core
 //   CHROMIUM         the browser binary, e.g. /usr/bin/chromium
 //   SCREENSHOTS      a directory for NN-step.png screenshots
-// It prints one JSON line, {"ok":true,"first_contentful_paint_ms":N,"steps":[...]} and
+// It prints one JSON line, {"ok":true,"first_contentful_paint_ms":N,
+// "baseline_first_contentful_paint_ms":N,"steps":[...]} (the baseline: the same server's
+// /healthz in the same browser) and
 // exits 0, or {"ok":false,"step":"...","error":"..."} (after a screenshot) and exits 1.
 
 import { existsSync, mkdirSync } from "node:fs";
@@ -133,6 +135,7 @@ async function settled(selector) {
 }
 
 let fcp = null;
+let baselineFcp = null;
 try {
   browser = await pw.chromium.launch({ executablePath: chromium, headless: true, args: ["--no-sandbox"] });
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
@@ -144,6 +147,20 @@ try {
   page.on("dialog", (d) => {
     dialogs.push({ type: d.type(), message: d.message() });
     d.accept().catch(() => {});
+  });
+
+  // The comparison point for the panel's first paint, in the same browser and run: the
+  // same server's /healthz, a page of one line of text. Loaded once before it is measured,
+  // so that neither page pays for the browser's first navigation.
+  await step(0, "baseline", async () => {
+    await page.goto(`${base}/healthz`, { waitUntil: "load" });
+    const res = await page.goto(`${base}/healthz`, { waitUntil: "load" });
+    assert(res && res.ok(), `GET /healthz answered ${res?.status()}`);
+    await page.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, {
+      timeout: 5_000,
+    });
+    baselineFcp = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0].startTime);
+    return { baseline_first_contentful_paint_ms: Math.round(baselineFcp) };
   });
 
   await step(1, "open", async () => {
@@ -350,4 +367,11 @@ try {
 }
 
 await browser.close();
-console.log(JSON.stringify({ ok: true, first_contentful_paint_ms: fcp == null ? null : Math.round(fcp), steps }));
+console.log(
+  JSON.stringify({
+    ok: true,
+    first_contentful_paint_ms: fcp == null ? null : Math.round(fcp),
+    baseline_first_contentful_paint_ms: baselineFcp == null ? null : Math.round(baselineFcp),
+    steps,
+  }),
+);
