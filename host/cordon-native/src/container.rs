@@ -7,7 +7,10 @@
 //! PID/IPC/UTS/mount/cgroup namespaces and a user namespace (uid 1001 inside, an unprivileged
 //! uid outside), no capabilities, `noNewPrivileges`, the seccomp profile of the process tier,
 //! and memory / pids / CPU limits on the call's own cgroup, which the runtime and the
-//! container are born in.
+//! container are born in. Under crun the profile also hands the watched calls to the host
+//! (`SCMP_ACT_NOTIFY`, its listener sent to a socket in the bundle): connections off
+//! loopback, id changes and set-id bits stop the call as in the process tier (`watch`).
+//! Debian 12's runsc has no such action; there the profile answers set-id modes `EPERM`.
 //!
 //! On a hybrid cgroup host crun refuses to start ("cgroups in hybrid mode not supported")
 //! while the empty v2 tree is mounted; it runs in a private mount namespace with that mount
@@ -15,6 +18,7 @@
 
 use crate::cgroup::{Caps, Layout};
 use crate::supervise::supervise;
+use crate::watch::{self, Ids, Watcher};
 use crate::{NativeCall, NativeOutput, seccomp};
 use oci_spec::runtime::{
     Capabilities, LinuxBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
@@ -23,6 +27,41 @@ use oci_spec::runtime::{
 };
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
+
+/// Who the command runs as inside the container.
+const CONTAINER_IDS: Ids = Ids {
+    uid: 1001,
+    gid: 1001,
+};
+
+/// The profile's entries handing the watched calls to the host (the set-id modes are added
+/// with the other mode rules): `connect`, `sendto` with an address, the id setters and
+/// `setgroups`.
+fn watched_calls() -> Result<Vec<oci_spec::runtime::LinuxSyscall>, String> {
+    let e = |e: oci_spec::OciSpecError| format!("the container spec: {e}");
+    let notify = |names: Vec<String>| {
+        LinuxSyscallBuilder::default()
+            .names(names)
+            .action(LinuxSeccompAction::ScmpActNotify)
+    };
+    let with_address = LinuxSeccompArgBuilder::default()
+        .index(4usize)
+        .value(0u64)
+        .op(LinuxSeccompOperator::ScmpCmpNe)
+        .build()
+        .map_err(e)?;
+    let mut ids: Vec<String> = (watch::ID_SETTERS.iter())
+        .map(|(name, ..)| (*name).to_owned())
+        .collect();
+    ids.extend(["connect".to_owned(), "setgroups".to_owned()]);
+    Ok(vec![
+        notify(ids).build().map_err(e)?,
+        notify(vec!["sendto".to_owned()])
+            .args(vec![with_address])
+            .build()
+            .map_err(e)?,
+    ])
+}
 
 /// Which OCI runtime runs the bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +185,13 @@ impl ContainerTier {
         let id = group.name().to_owned();
         let bundle = self.state.join(format!("bundle-{id}"));
         std::fs::create_dir_all(&bundle).map_err(|e| format!("{}: {e}", bundle.display()))?;
-        let spec = self.spec(call)?;
+        // Short enough for a socket's path: /tmp/cordon-crun/bundle-call-<32 hex>/watch.sock.
+        let watch_socket = bundle.join("watch.sock");
+        let watcher = match self.runtime {
+            Runtime::Crun => Some(Watcher::listen(&watch_socket, group.tree(), CONTAINER_IDS)?),
+            Runtime::Runsc => None,
+        };
+        let spec = self.spec(call, watcher.is_some().then_some(watch_socket.as_path()))?;
         spec.save(bundle.join("config.json"))
             .map_err(|e| format!("writing the bundle: {e}"))?;
 
@@ -186,7 +231,12 @@ impl ContainerTier {
                 Ok(())
             });
         }
-        let out = supervise(command, &group, call.stdin.as_deref(), limits).await;
+        let mut out = supervise(command, &group, call.stdin.as_deref(), limits).await;
+        if let (Ok(out), Some(attempt)) = (&mut out, watcher.and_then(Watcher::finish)) {
+            // The watcher killed the tree: that, not the signal, is how the call ended.
+            out.stopped = Some(attempt.stopped);
+            out.attempt = Some(attempt);
+        }
         // `run` removes the container's state when the container exits; when the host had to
         // kill the tree (or the runtime could not start), the state is removed here.
         let clean = out
@@ -210,7 +260,9 @@ impl ContainerTier {
             .await;
     }
 
-    fn spec(&self, call: &NativeCall) -> Result<Spec, String> {
+    /// The bundle's spec; `watch_socket`, where the runtime sends the watcher's listener
+    /// (crun), makes the profile hand the watched calls to the host.
+    fn spec(&self, call: &NativeCall, watch_socket: Option<&Path>) -> Result<Spec, String> {
         let e = |e: oci_spec::OciSpecError| format!("the container spec: {e}");
         let mut env = vec![
             format!("PATH={}", crate::SANDBOX_PATH),
@@ -340,8 +392,16 @@ impl ContainerTier {
             .build()
             .map_err(e)?;
         let mut syscalls = vec![refused, answered];
-        // The set-id modes (see `seccomp`): one entry per call and bit, `mode & bit == bit`;
-        // fchmodat2 is left to the runtime's own kernel where its libseccomp lacks the name.
+        // The set-id modes (see `seccomp`): `EPERM`, or handed to the watcher where one runs.
+        let set_id_action = match watch_socket {
+            Some(_) => LinuxSeccompAction::ScmpActNotify,
+            None => LinuxSeccompAction::ScmpActErrno,
+        };
+        if watch_socket.is_some() {
+            syscalls.extend(watched_calls()?);
+        }
+        // One entry per call and bit, `mode & bit == bit`; fchmodat2 is left to the
+        // runtime's own kernel where its libseccomp lacks the name.
         for (name, _, index) in seccomp::MODE_SETTERS
             .iter()
             .filter(|(n, ..)| *n != "fchmodat2")
@@ -354,22 +414,23 @@ impl ContainerTier {
                     .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
                     .build()
                     .map_err(e)?;
-                syscalls.push(
-                    LinuxSyscallBuilder::default()
-                        .names(vec![(*name).to_owned()])
-                        .action(LinuxSeccompAction::ScmpActErrno)
-                        .errno_ret(libc::EPERM as u32)
-                        .args(vec![arg])
-                        .build()
-                        .map_err(e)?,
-                );
+                let mut entry = LinuxSyscallBuilder::default()
+                    .names(vec![(*name).to_owned()])
+                    .action(set_id_action)
+                    .args(vec![arg]);
+                if watch_socket.is_none() {
+                    entry = entry.errno_ret(libc::EPERM as u32);
+                }
+                syscalls.push(entry.build().map_err(e)?);
             }
         }
-        let seccomp = LinuxSeccompBuilder::default()
+        let mut seccomp = LinuxSeccompBuilder::default()
             .default_action(LinuxSeccompAction::ScmpActAllow)
-            .syscalls(syscalls)
-            .build()
-            .map_err(e)?;
+            .syscalls(syscalls);
+        if let Some(socket) = watch_socket {
+            seccomp = seccomp.listener_path(socket);
+        }
+        let seccomp = seccomp.build().map_err(e)?;
         let masked = [
             "/proc/acpi",
             "/proc/kcore",

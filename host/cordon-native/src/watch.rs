@@ -1,12 +1,14 @@
-//! The process tier's watcher: system calls the kernel refuses inside the sandbox anyway,
+//! The watcher of the process and container (crun) tiers: system calls the kernel refuses inside the sandbox anyway,
 //! but that are attempts the host must see. A connection to another machine (the sandbox's
 //! network namespace holds only its own loopback), a change to a user or group the sandbox
 //! is not, a setuid or setgid bit on a file. Quietly failing inside, these would leave no
 //! trace; watched, each one stops the call, is refused with its own code
 //! (`network_denied`, `syscall_denied`), counted and audited.
 //!
-//! How: a second seccomp filter, installed on bwrap before it starts and inherited by the
-//! command, hands these calls to the host (`SECCOMP_RET_USER_NOTIF`). A thread of the host
+//! How: a seccomp filter hands these calls to the host (`SECCOMP_RET_USER_NOTIF`): in the
+//! process tier a second filter, installed on bwrap before it starts and inherited by the
+//! command ([`Watcher::start`]); in the container tier crun's profile, whose listener crun
+//! sends to a socket just before it starts the command ([`Watcher::listen`]). A thread of the host
 //! reads what each asks for (the address a `connect` names, the ids a `setuid` gives) and
 //! either lets the kernel go on with it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the sandbox's
 //! own loopback, a Unix or netlink socket, ids the sandbox already has) or stops the call:
@@ -52,14 +54,14 @@ pub(crate) struct Ids {
 
 /// Whether an id setter sets user or group ids.
 #[derive(Debug, Clone, Copy)]
-enum IdKind {
+pub(crate) enum IdKind {
     User,
     Group,
 }
 
 /// The calls that change ids: name, number, which ids, how many id arguments.
 #[cfg(target_arch = "x86_64")]
-const ID_SETTERS: &[(&str, i64, IdKind, usize)] = &[
+pub(crate) const ID_SETTERS: &[(&str, i64, IdKind, usize)] = &[
     ("setuid", libc::SYS_setuid, IdKind::User, 1),
     ("setreuid", libc::SYS_setreuid, IdKind::User, 2),
     ("setresuid", libc::SYS_setresuid, IdKind::User, 3),
@@ -173,13 +175,15 @@ impl Install {
 pub(crate) struct Watcher {
     found: Arc<Mutex<Option<Attempt>>>,
     done: Arc<AtomicBool>,
-    /// The end the child sends on; held until the call ends, so that the thread's wait for
-    /// the listener ends too when the child never sent one.
-    child_end: OwnedFd,
+    /// The end the child sends on (process tier); held until the call ends, so that the
+    /// thread's wait for the listener ends too when the child never sent one.
+    child_end: Option<OwnedFd>,
 }
 
 impl Watcher {
-    /// Starts watching for a call whose processes are in `tree` and run as `ids`.
+    /// Starts watching for a call whose first process installs the filter itself
+    /// ([`Install`], between fork and exec) and whose processes are in `tree`, running as
+    /// `ids`.
     ///
     /// # Errors
     ///
@@ -205,29 +209,73 @@ impl Watcher {
         // SAFETY: both fds were just created and are owned by nothing else.
         let (host_end, child_end) =
             unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+        let install = Install {
+            program,
+            to_host: child_end.as_raw_fd(),
+        };
+        let mut watcher = Watcher::spawn(tree, ids, move |_| recv_fd(&host_end))?;
+        watcher.child_end = Some(child_end);
+        Ok((install, watcher))
+    }
+
+    /// Starts watching for a call whose OCI runtime installs the filter (a profile with
+    /// `SCMP_ACT_NOTIFY` and `listenerPath`) and sends its listener to `socket`, a Unix
+    /// socket this binds.
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be bound or the thread cannot be created.
+    pub(crate) fn listen(
+        socket: &std::path::Path,
+        tree: Tree,
+        ids: Ids,
+    ) -> Result<Watcher, String> {
+        let listener = std::os::unix::net::UnixListener::bind(socket)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+        Watcher::spawn(tree, ids, move |done| {
+            // The runtime connects once, just before it starts the command; a runtime that
+            // fails earlier never does, and the call's end stops the wait.
+            while !done.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((conn, _)) => return recv_fd(&OwnedFd::from(conn)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let mut poll = libc::pollfd {
+                            fd: listener.as_raw_fd(),
+                            events: libc::POLLIN,
+                            revents: 0,
+                        };
+                        // SAFETY: one pollfd.
+                        unsafe { libc::poll(&raw mut poll, 1, 200) };
+                    }
+                    Err(_) => return None,
+                }
+            }
+            None
+        })
+    }
+
+    fn spawn(
+        tree: Tree,
+        ids: Ids,
+        listener: impl FnOnce(&AtomicBool) -> Option<OwnedFd> + Send + 'static,
+    ) -> Result<Watcher, String> {
         let found = Arc::new(Mutex::new(None));
         let done = Arc::new(AtomicBool::new(false));
         let (f, d) = (Arc::clone(&found), Arc::clone(&done));
         std::thread::Builder::new()
             .name("cordon-watch".into())
             .spawn(move || {
-                if let Some(listener) = recv_fd(&host_end) {
+                if let Some(listener) = listener(&d) {
                     watch(&listener, &tree, ids, &f, &d);
                 }
             })
             .map_err(|e| format!("cannot start the system-call watcher: {e}"))?;
-        let install = Install {
-            program,
-            to_host: child_end.as_raw_fd(),
-        };
-        Ok((
-            install,
-            Watcher {
-                found,
-                done,
-                child_end,
-            },
-        ))
+        Ok(Watcher {
+            found,
+            done,
+            child_end: None,
+        })
     }
 
     /// Ends the watch (the call's processes are gone): what it stopped the call for, if
