@@ -17,7 +17,7 @@
 //! the others, and the test fails at the end naming every failed case.
 
 use super::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 mod api;
@@ -38,6 +38,8 @@ struct Target {
     tools: tempfile::TempDir,
     boundary: &'static str,
     cases: RefCell<Vec<String>>,
+    /// How many of the cases are contained ones (nothing to refuse).
+    contained: Cell<usize>,
     failures: RefCell<Vec<String>>,
 }
 
@@ -78,6 +80,7 @@ impl Target {
             tools,
             boundary,
             cases: RefCell::new(Vec::new()),
+            contained: Cell::new(0),
             failures: RefCell::new(Vec::new()),
         }
     }
@@ -195,6 +198,7 @@ impl Target {
         attempt: impl FnOnce(&Target) -> Answer,
         leak: impl FnOnce(&Answer) -> Option<String>,
     ) {
+        self.contained.set(self.contained.get() + 1);
         let before = self.escapes();
         let answer = attempt(self);
         let outcome = (|| {
@@ -239,9 +243,11 @@ impl Target {
     fn done(self, at_least: usize) {
         let cases = self.cases.borrow().len();
         let failures = self.failures.borrow();
+        let contained = self.contained.get();
         println!(
-            "escape/{}: {cases} cases, {} failed",
+            "escape/{}: {cases} cases ({} refused, {contained} contained), {} failed",
             self.boundary,
+            cases - contained,
             failures.len()
         );
         assert!(

@@ -233,12 +233,20 @@ impl Watcher {
         let listener = std::os::unix::net::UnixListener::bind(socket)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+        let members = tree.clone();
         Watcher::spawn(tree, ids, move |done| {
             // The runtime connects once, just before it starts the command; a runtime that
-            // fails earlier never does, and the call's end stops the wait.
+            // fails earlier never does, and the call's end stops the wait. Only a process
+            // of the call's own cgroup (the runtime is born in it) may hand over a listener:
+            // anyone else's would leave the command's watched calls unanswered.
             while !done.load(Ordering::Acquire) {
                 match listener.accept() {
-                    Ok((conn, _)) => return recv_fd(&OwnedFd::from(conn)),
+                    Ok((conn, _)) => {
+                        let conn = OwnedFd::from(conn);
+                        if peer_pid(&conn).is_some_and(|pid| members.members().contains(&pid)) {
+                            return recv_fd(&conn);
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         let mut poll = libc::pollfd {
                             fd: listener.as_raw_fd(),
@@ -499,16 +507,11 @@ fn read_memory(pid: u32, addr: u64, len: u64) -> Option<Vec<u8>> {
 unsafe fn send_fd(socket: RawFd, fd: RawFd) -> std::io::Result<()> {
     let mut control = Control { bytes: [0; 32] };
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: msghdr is plain data; every pointer set below outlives the sendmsg.
+    let mut iov = one_byte(&mut byte);
+    let mut msg = message(&mut iov, &mut control);
+    // SAFETY: the control buffer has room for one header and one fd; every pointer in
+    // msg outlives the sendmsg.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = (&raw mut control).cast();
         msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
         let header = libc::CMSG_FIRSTHDR(&raw const msg);
         (*header).cmsg_level = libc::SOL_SOCKET;
@@ -527,17 +530,11 @@ unsafe fn send_fd(socket: RawFd, fd: RawFd) -> std::io::Result<()> {
 fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
     let mut control = Control { bytes: [0; 32] };
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: as in send_fd; the received fd is owned right away.
+    let mut iov = one_byte(&mut byte);
+    let mut msg = message(&mut iov, &mut control);
+    // SAFETY: every pointer in msg outlives the recvmsg; the received fd is owned right
+    // away.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = (&raw mut control).cast();
-        msg.msg_controllen = size_of::<Control>();
         loop {
             let n = libc::recvmsg(socket.as_raw_fd(), &raw mut msg, libc::MSG_CMSG_CLOEXEC);
             if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
@@ -558,6 +555,47 @@ fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
         let fd = libc::CMSG_DATA(header).cast::<RawFd>().read_unaligned();
         Some(OwnedFd::from_raw_fd(fd))
     }
+}
+
+/// The process at the other end of a Unix socket, as the kernel recorded it at connect.
+fn peer_pid(conn: &OwnedFd) -> Option<i32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt fills at most `len` bytes of `cred`.
+    let got = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    (got == 0 && cred.pid > 0).then_some(cred.pid)
+}
+
+/// An iovec over `byte`: a descriptor travels with at least one byte of data.
+fn one_byte(byte: &mut [u8; 1]) -> libc::iovec {
+    libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    }
+}
+
+/// A message carrying `iov` with `control` as its ancillary buffer (all of it; a sender
+/// trims `msg_controllen` to what it fills).
+fn message(iov: &mut libc::iovec, control: &mut Control) -> libc::msghdr {
+    // SAFETY: msghdr is plain data, all zeroes a valid empty message.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = std::ptr::from_mut(control).cast();
+    msg.msg_controllen = size_of::<Control>();
+    msg
 }
 
 /// Room for one descriptor's control message, aligned as a `cmsghdr`.
