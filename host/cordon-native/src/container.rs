@@ -18,7 +18,7 @@
 
 use crate::cgroup::{Caps, Layout};
 use crate::supervise::supervise;
-use crate::watch::{self, Ids, Watcher};
+use crate::watch::{self, SANDBOX_IDS, Watcher};
 use crate::{NativeCall, NativeOutput, seccomp};
 use oci_spec::runtime::{
     Capabilities, LinuxBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
@@ -27,12 +27,6 @@ use oci_spec::runtime::{
 };
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-
-/// Who the command runs as inside the container.
-const CONTAINER_IDS: Ids = Ids {
-    uid: 1001,
-    gid: 1001,
-};
 
 /// The profile's entries handing the watched calls to the host (the set-id modes are added
 /// with the other mode rules): `connect`, `sendto` with an address, the id setters and
@@ -188,7 +182,7 @@ impl ContainerTier {
         // Short enough for a socket's path: /tmp/cordon-crun/bundle-call-<32 hex>/watch.sock.
         let watch_socket = bundle.join("watch.sock");
         let watcher = match self.runtime {
-            Runtime::Crun => Some(Watcher::listen(&watch_socket, group.tree(), CONTAINER_IDS)?),
+            Runtime::Crun => Some(Watcher::listen(&watch_socket, group.tree(), SANDBOX_IDS)?),
             Runtime::Runsc => None,
         };
         let spec = self.spec(call, watcher.is_some().then_some(watch_socket.as_path()))?;
@@ -232,10 +226,8 @@ impl ContainerTier {
             });
         }
         let mut out = supervise(command, &group, call.stdin.as_deref(), limits).await;
-        if let (Ok(out), Some(attempt)) = (&mut out, watcher.and_then(Watcher::finish)) {
-            // The watcher killed the tree: that, not the signal, is how the call ended.
-            out.stopped = Some(attempt.stopped);
-            out.attempt = Some(attempt);
+        if let Some(watcher) = watcher {
+            watcher.finish(&mut out);
         }
         // `run` removes the container's state when the container exits; when the host had to
         // kill the tree (or the runtime could not start), the state is removed here.
@@ -281,8 +273,8 @@ impl ContainerTier {
             .terminal(false)
             .user(
                 UserBuilder::default()
-                    .uid(1001u32)
-                    .gid(1001u32)
+                    .uid(SANDBOX_IDS.uid)
+                    .gid(SANDBOX_IDS.gid)
                     .build()
                     .map_err(e)?,
             )

@@ -168,9 +168,10 @@ pub enum Stopped {
     /// It wrote more than its output cap.
     Output,
     /// It made a system call that reaches past the sandbox: the filter killed it, or the
-    /// process tier's watcher stopped it (an id change, a set-id bit).
+    /// watcher (process and container tiers) stopped it (an id change, a set-id bit).
     Syscall,
-    /// It tried to reach another machine; the process tier's watcher stopped it.
+    /// It tried to reach another machine; the watcher (process and container tiers)
+    /// stopped it.
     Network,
 }
 
@@ -212,7 +213,7 @@ pub struct NativeOutput {
     pub peak_memory: Option<u64>,
     /// The limit that stopped it, if one did.
     pub stopped: Option<Stopped>,
-    /// What the process tier's watcher stopped it for, if it did (then `stopped` says how).
+    /// What the watcher stopped it for, if it did (then `stopped` says how).
     pub attempt: Option<Attempt>,
     /// Processes still alive after SIGKILL at the end (must be 0).
     pub survivors: usize,

@@ -8,17 +8,11 @@
 
 use crate::cgroup::{Caps, Layout};
 use crate::supervise::supervise;
-use crate::watch::{Ids, Watcher};
+use crate::watch::{SANDBOX_IDS, Watcher};
 use crate::{NativeCall, NativeOutput, seccomp, watch};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Who the command runs as inside (`--uid`, `--gid`).
-const SANDBOX_IDS: Ids = Ids {
-    uid: 1001,
-    gid: 1001,
-};
 
 /// A host that can run the process tier.
 #[derive(Debug)]
@@ -105,16 +99,10 @@ impl ProcessTier {
                 install.install()
             });
         }
-        let out = supervise(command, &group, call.stdin.as_deref(), limits).await;
+        let mut out = supervise(command, &group, call.stdin.as_deref(), limits).await;
         drop(filter);
-        let attempt = watcher.finish();
-        let mut out = out?;
-        if let Some(attempt) = attempt {
-            // The watcher killed the tree: that, not the signal, is how the call ended.
-            out.stopped = Some(attempt.stopped);
-            out.attempt = Some(attempt);
-        }
-        Ok(out)
+        watcher.finish(&mut out);
+        out
     }
 
     fn arguments(&self, call: &NativeCall) -> Vec<String> {

@@ -12,8 +12,9 @@
 //! So `chmod` and friends, and `open`/`creat`/`mknod` creating a file, are answered `EPERM`
 //! when the mode carries either bit (ordinary calls with another mode must still work, so
 //! these calls cannot simply kill). So is `openat2`, whose mode sits in a struct out of a
-//! filter's reach: programs probe it and fall back to `openat`. In the process tier the
-//! set-id modes are left to the watcher (`watch`), which stops the call instead.
+//! filter's reach: programs probe it and fall back to `openat`. In the process and container
+//! (crun) tiers the set-id modes are left to the watcher (`watch`), which stops the call
+//! instead.
 
 use seccompiler::{
     SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -114,8 +115,9 @@ pub const SET_ID_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
 #[cfg(not(target_arch = "x86_64"))]
 pub const REFUSED: &[(&str, i64)] = &[];
 
-/// Who answers a set-id mode: this filter, with `EPERM` (the container and microVM tiers),
-/// or the process tier's watcher (see `watch`), which stops the call and reports it. A
+/// Who answers a set-id mode in the BPF program: this filter, with `EPERM` (the microVM
+/// tier), or the process tier's watcher (see `watch`), which stops the call and reports it.
+/// (The container tiers compile their own profile from the same lists.) A
 /// filter's `EPERM` takes precedence over a watcher's notification, so the filter must
 /// leave these calls alone where a watcher runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -52,6 +52,13 @@ pub(crate) struct Ids {
     pub gid: u32,
 }
 
+/// Who the command runs as inside every tier (bwrap's `--uid`/`--gid`, the OCI process's
+/// user, the microVM agent's).
+pub(crate) const SANDBOX_IDS: Ids = Ids {
+    uid: 1001,
+    gid: 1001,
+};
+
 /// Whether an id setter sets user or group ids.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum IdKind {
@@ -286,13 +293,18 @@ impl Watcher {
         })
     }
 
-    /// Ends the watch (the call's processes are gone): what it stopped the call for, if
-    /// anything. The attempt is recorded before the tree is killed, so a call it stopped
-    /// always finds it here.
-    pub(crate) fn finish(self) -> Option<Attempt> {
+    /// Ends the watch (the call's processes are gone) and says in `out` what it stopped
+    /// the call for, if anything: the watcher killed the tree, and that, not the signal, is
+    /// how the call ended. The attempt is recorded before the tree is killed, so a call it
+    /// stopped always finds it here.
+    pub(crate) fn finish(self, out: &mut Result<crate::NativeOutput, String>) {
         self.done.store(true, Ordering::Release);
         drop(self.child_end);
-        self.found.lock().ok().and_then(|f| f.clone())
+        let attempt = self.found.lock().ok().and_then(|f| f.clone());
+        if let (Ok(out), Some(attempt)) = (out, attempt) {
+            out.stopped = Some(attempt.stopped);
+            out.attempt = Some(attempt);
+        }
     }
 }
 
@@ -610,10 +622,7 @@ union Control {
 mod tests {
     use super::*;
 
-    const IDS: Ids = Ids {
-        uid: 1001,
-        gid: 1001,
-    };
+    const IDS: Ids = SANDBOX_IDS;
 
     fn v4(ip: [u8; 4], port: u16) -> Vec<u8> {
         let mut b = (libc::AF_INET as u16).to_ne_bytes().to_vec();
