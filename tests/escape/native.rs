@@ -15,6 +15,16 @@ fn py(t: &Target, code: &str) -> Answer {
     t.call("py", "run", json!({"args": [code], "session": "native"}))
 }
 
+/// A call that is no attempt: it must succeed and print exactly `stdout`.
+fn prints(t: &Target, code: &str, stdout: &str, why: &str) {
+    let (status, v) = py(t, code);
+    assert_eq!(
+        (status, &v["value"]["stdout"]),
+        (200, &json!(stdout)),
+        "{why}: {v}"
+    );
+}
+
 /// A libc call through ctypes, then a line that must never run.
 fn libc_call(call: &str) -> String {
     format!(
@@ -40,12 +50,7 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         return;
     }
     let t = Target::start("native", catalog(&[("py", None, PY)]), "microvm_pool = 0\n");
-    let (status, v) = py(&t, "print('ok')");
-    assert_eq!(
-        (status, &v["value"]["stdout"]),
-        (200, &json!("ok\n")),
-        "{v}"
-    );
+    prints(&t, "print('ok')", "ok\n", "the tier runs Python");
 
     let syscall = refused("syscall_denied", "syscall");
     let syscalls = [
@@ -157,14 +162,11 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         },
         succeeded_or_printed("never"),
     );
-    let (status, v) = py(
+    prints(
         &t,
         "import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nc = socket.create_connection(s.getsockname())\nc.sendall(b'own'); print(s.accept()[0].recv(3).decode())",
-    );
-    assert_eq!(
-        (status, &v["value"]["stdout"]),
-        (200, &json!("own\n")),
-        "a program's own loopback must keep working: {v}"
+        "own\n",
+        "a program's own loopback must keep working",
     );
     // Another machine, and the host by its own address: stopped, whatever the namespace
     // would have answered.
@@ -228,14 +230,11 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         t.refused(case, syscall, |t| py(t, code));
     }
     // Setting the ids it already has is no attempt.
-    let (status, v) = py(
+    prints(
         &t,
         "import os; os.setuid(os.getuid()); os.setgid(os.getgid()); print('same')",
-    );
-    assert_eq!(
-        (status, &v["value"]["stdout"]),
-        (200, &json!("same\n")),
-        "setting its own ids must work: {v}"
+        "same\n",
+        "setting its own ids must work",
     );
     // A daemon that detaches and outlives its call would write the marker later.
     t.contained(
@@ -244,11 +243,11 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         |a| (a.1["value"]["stdout"] != json!("parent done\n")).then(|| a.1.to_string()),
     );
     std::thread::sleep(Duration::from_millis(2000));
-    let (status, v) = py(&t, "import os; print(os.path.exists('/workspace/escaped'))");
-    assert_eq!(
-        (status, &v["value"]["stdout"]),
-        (200, &json!("False\n")),
-        "the daemon survived its call: {v}"
+    prints(
+        &t,
+        "import os; print(os.path.exists('/workspace/escaped'))",
+        "False\n",
+        "the daemon must not survive its call",
     );
 
     t.done(36);

@@ -242,8 +242,8 @@ impl CallGroup {
         self.tree.kill_all()
     }
 
-    /// A handle that kills the call's processes from another thread (the process tier's
-    /// system-call watcher), for as long as the cgroup exists.
+    /// A handle that kills the call's processes from another thread (the system-call
+    /// watcher), for as long as the cgroup exists.
     pub(crate) fn tree(&self) -> Tree {
         self.tree.clone()
     }

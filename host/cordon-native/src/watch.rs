@@ -392,8 +392,14 @@ fn watch(
     }
 }
 
-/// What the kernel's notification structs measure.
+/// What the kernel's notification structs measure (asked once: the kernel's answer does
+/// not change while it runs).
 fn notif_sizes() -> libc::seccomp_notif_sizes {
+    static SIZES: std::sync::OnceLock<libc::seccomp_notif_sizes> = std::sync::OnceLock::new();
+    *SIZES.get_or_init(ask_notif_sizes)
+}
+
+fn ask_notif_sizes() -> libc::seccomp_notif_sizes {
     let mut sizes = libc::seccomp_notif_sizes {
         seccomp_notif: 0,
         seccomp_notif_resp: 0,
