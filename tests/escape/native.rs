@@ -1,10 +1,11 @@
 //! Native code: a Python program in the process tier (bubblewrap) trying what a native
 //! program can. System calls that reach past the sandbox kill it (`syscall_denied`); the
 //! tier's watcher stops a connection to another machine (`network_denied`), a change to
-//! another user or group and a set-id bit (`syscall_denied`); its limits stop bombs and
-//! floods. What the kernel simply refuses inside and no system call names (a read-only
-//! root, a host file that is not there, the sandbox's own loopback) reaches nothing and is
-//! shown to.
+//! another user or group, a set-id bit and a session of its own (`syscall_denied`), a write
+//! where the sandbox is read-only (`read_only`) and a host's credential store named by any
+//! path (`path_escape`); its limits stop bombs and floods. What is simply not there (a host
+//! file that holds no credentials, the host's port on the sandbox's own loopback) reaches
+//! nothing and is shown to.
 
 use super::*;
 
@@ -124,16 +125,74 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         t.refused(case, expect, |t| py(t, code));
     }
 
-    // What the kernel refuses inside: nothing to count, nothing reached.
-    t.contained(
-        "write to the root filesystem",
-        |t| py(t, "open('/etc/cordon-was-here', 'w').write('x')"),
-        succeeded_or_printed("never"),
-    );
-    t.contained(
-        "read the host's shadow file",
-        |t| py(t, "print(open('/etc/shadow').read())"),
-        succeeded_or_printed("root:"),
+    // Writes where the sandbox is read-only: its root, the host's /usr bound into it.
+    let read_only = refused("read_only", "read_only_write");
+    let writes = [
+        (
+            "write to the root filesystem",
+            "open('/etc/cordon-was-here', 'w').write('x')",
+        ),
+        (
+            "plant a program in /usr",
+            "open('/usr/local/bin/pwn', 'w').write('#!/bin/sh')",
+        ),
+        (
+            "make a directory at the root",
+            "import os; os.mkdir('/pwn')",
+        ),
+        (
+            "replace a system program",
+            "import os; os.rename('/usr/bin/env', '/usr/bin/env.old')",
+        ),
+        (
+            "delete a system program",
+            "import os; os.unlink('/usr/bin/env')",
+        ),
+        (
+            "empty a system program through a relative path",
+            "import os; os.truncate('../usr/bin/env', 0)",
+        ),
+        (
+            "hard-link a system program to the root",
+            "import os; os.link('/usr/bin/env', '/env')",
+        ),
+    ];
+    for (case, code) in writes {
+        t.refused(case, read_only, |t| py(t, code));
+    }
+    // A host's credential stores, however the path reaches them.
+    let secret = refused("path_escape", "sensitive_path");
+    let secrets = [
+        (
+            "read the host's shadow file",
+            "print(open('/etc/shadow').read())",
+        ),
+        (
+            "read root's SSH key",
+            "print(open('/root/.ssh/id_ed25519').read())",
+        ),
+        (
+            "list the host's home directories",
+            "import os; print(os.listdir('/home'))",
+        ),
+        (
+            "reach the shadow file by climbing out of the workspace",
+            "print(open('../../../etc/shadow').read())",
+        ),
+        (
+            "reach a host key through a symlink",
+            "import os\nos.symlink('/etc/ssh/ssh_host_ed25519_key', '/tmp/k')\nprint(open('/tmp/k').read())",
+        ),
+    ];
+    for (case, code) in secrets {
+        t.refused(case, secret, |t| py(t, code));
+    }
+    // What it may write and read is untouched: /tmp, the workspace, /dev/null, /usr.
+    prints(
+        &t,
+        "import os\nfor d in ('/tmp', '/workspace'):\n    open(f'{d}/a', 'w').write('x'); os.mkdir(f'{d}/d'); os.rename(f'{d}/a', f'{d}/d/b'); os.unlink(f'{d}/d/b'); os.rmdir(f'{d}/d')\nopen('/dev/null', 'w').write('x')\nprint(len(open('/usr/bin/env', 'rb').read(4)))",
+        "4\n",
+        "writes where the sandbox may write must keep working",
     );
     // The sandbox's environment is its own: PATH, HOME=/tmp and PWD set by the tier,
     // LC_CTYPE by Python itself; nothing of the server's (CORDON_*, its HOME, its PATH).
@@ -236,12 +295,14 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         "same\n",
         "setting its own ids must work",
     );
-    // A daemon that detaches and outlives its call would write the marker later.
-    t.contained(
-        "escape the call's end by daemonising",
-        |t| py(t, "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1)\n        open('/workspace/escaped', 'w').write('alive')\n    os._exit(0)\nprint('parent done')"),
-        |a| (a.1["value"]["stdout"] != json!("parent done\n")).then(|| a.1.to_string()),
-    );
+    // A daemon detaches (a session of its own) to outlive its call, and would write the
+    // marker later.
+    t.refused("escape the call's end by daemonising", syscall, |t| {
+        py(
+            t,
+            "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1)\n        open('/workspace/escaped', 'w').write('alive')\n    os._exit(0)\ntime.sleep(1)\nprint('parent done')",
+        )
+    });
     std::thread::sleep(Duration::from_millis(2000));
     prints(
         &t,
@@ -250,7 +311,7 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         "the daemon must not survive its call",
     );
 
-    t.done(36);
+    t.done(46);
 }
 
 /// This host's first IPv4 address other than loopback: where a program would look for

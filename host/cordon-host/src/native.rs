@@ -303,11 +303,25 @@ impl Host {
                         .to_owned(),
                 },
                 cordon_native::Stopped::Network => {
-                    let (operation, target) = (out.attempt.as_ref())
-                        .map_or(("connect", ""), |a| (a.operation, a.target.as_str()));
+                    let (operation, target) = attempted(&out);
                     format!(
                         "the command tried to reach {target} ({operation}): a native command \
                          has no network beyond its own loopback; it was stopped"
+                    )
+                }
+                cordon_native::Stopped::ReadOnly => {
+                    let (operation, target) = attempted(&out);
+                    format!(
+                        "the command tried to write {target} ({operation}): its sandbox is \
+                         read-only there (only /tmp and a writable workspace take writes); it \
+                         was stopped"
+                    )
+                }
+                cordon_native::Stopped::HostFile => {
+                    let (operation, target) = attempted(&out);
+                    format!(
+                        "the command reached for {target} ({operation}), where a host keeps \
+                         credentials; no sandbox is shown it; it was stopped"
                     )
                 }
             };
@@ -316,6 +330,8 @@ impl Host {
                 e.violations.push(Violation {
                     kind: match stopped {
                         cordon_native::Stopped::Network => EscapeKind::NetworkEgress,
+                        cordon_native::Stopped::ReadOnly => EscapeKind::ReadOnlyWrite,
+                        cordon_native::Stopped::HostFile => EscapeKind::SensitivePath,
                         _ => EscapeKind::Syscall,
                     },
                     operation: a.operation.to_owned(),
@@ -437,4 +453,9 @@ fn command_arguments(arguments: &Value) -> Result<(Vec<String>, Option<Vec<u8>>)
         Some(_) => return Err("stdin: a string".into()),
     };
     Ok((args, stdin))
+}
+
+/// What the watcher stopped a native call for: the system call and what it named.
+fn attempted(out: &cordon_native::NativeOutput) -> (&'static str, &str) {
+    (out.attempt.as_ref()).map_or(("", ""), |a| (a.operation, a.target.as_str()))
 }

@@ -29,8 +29,8 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 /// The profile's entries handing the watched calls to the host (the set-id modes are added
-/// with the other mode rules): `connect`, `sendto` with an address, the id setters and
-/// `setgroups`.
+/// with the other mode rules): `connect`, `sendto` with an address, the id setters,
+/// `setgroups`, `setsid`, and every call that reaches a file by path.
 fn watched_calls() -> Result<Vec<oci_spec::runtime::LinuxSyscall>, String> {
     let e = |e: oci_spec::OciSpecError| format!("the container spec: {e}");
     let notify = |names: Vec<String>| {
@@ -44,12 +44,17 @@ fn watched_calls() -> Result<Vec<oci_spec::runtime::LinuxSyscall>, String> {
         .op(LinuxSeccompOperator::ScmpCmpNe)
         .build()
         .map_err(e)?;
-    let mut ids: Vec<String> = (watch::ID_SETTERS.iter())
+    let mut always: Vec<String> = (watch::ID_SETTERS.iter())
         .map(|(name, ..)| (*name).to_owned())
         .collect();
-    ids.extend(["connect".to_owned(), "setgroups".to_owned()]);
+    always.extend(["connect", "setgroups", "setsid"].map(str::to_owned));
+    always.extend(
+        watch::PATH_CALLS
+            .iter()
+            .map(|(name, ..)| (*name).to_owned()),
+    );
     Ok(vec![
-        notify(ids).build().map_err(e)?,
+        notify(always).build().map_err(e)?,
         notify(vec!["sendto".to_owned()])
             .args(vec![with_address])
             .build()

@@ -26,6 +26,7 @@ mod process;
 mod resolve;
 mod seccomp;
 mod supervise;
+mod view;
 mod watch;
 
 pub use container::{ContainerTier, Runtime};
@@ -173,6 +174,12 @@ pub enum Stopped {
     /// It tried to reach another machine; the watcher (process and container tiers)
     /// stopped it.
     Network,
+    /// It tried to write where its sandbox is read-only (its root, `/usr`, an image's
+    /// files; not a read-only workspace, where the grant says so); the watcher stopped it.
+    ReadOnly,
+    /// It named a place where a host keeps credentials (`/etc/shadow`, `/root`, `/home`,
+    /// ...), which no sandbox shows; the watcher stopped it.
+    HostFile,
 }
 
 impl Stopped {
@@ -185,6 +192,8 @@ impl Stopped {
             Stopped::Output => ErrorCode::OutputLimit,
             Stopped::Syscall => ErrorCode::SyscallDenied,
             Stopped::Network => ErrorCode::NetworkDenied,
+            Stopped::ReadOnly => ErrorCode::ReadOnly,
+            Stopped::HostFile => ErrorCode::PathEscape,
         }
     }
 

@@ -78,7 +78,7 @@ impl ProcessTier {
         let filter_fd = filter.as_raw_fd();
         let joiner = group.joiner();
         // SAFETY: only async-signal-safe calls between fork and exec (dup2, fcntl, open,
-        // write, close, and the watcher's prctl, seccomp, sendmsg), on values prepared
+        // write, close, setsid, and the watcher's prctl, seccomp, sendmsg), on values prepared
         // before the fork.
         unsafe {
             command.pre_exec(move || {
@@ -93,6 +93,12 @@ impl ProcessTier {
                     libc::dup2(filter_fd, 3) == 3
                 };
                 if !ok {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The sandbox's own session (no terminal to inject into), made here rather
+                // than by bwrap (`--new-session`) so that the watcher sees only the
+                // program's setsid: the one way to ask to outlive a call.
+                if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 // Last: from here on bwrap itself is watched.
@@ -116,7 +122,6 @@ impl ProcessTier {
             "--hostname",
             "sandbox",
             "--die-with-parent",
-            "--new-session",
             "--cap-drop",
             "ALL",
             "--clearenv",

@@ -1,35 +1,47 @@
-//! The watcher of the process and container (crun) tiers: system calls the kernel refuses inside the sandbox anyway,
-//! but that are attempts the host must see. A connection to another machine (the sandbox's
-//! network namespace holds only its own loopback), a change to a user or group the sandbox
-//! is not, a setuid or setgid bit on a file. Quietly failing inside, these would leave no
-//! trace; watched, each one stops the call, is refused with its own code
-//! (`network_denied`, `syscall_denied`), counted and audited.
+//! The watcher of the process and container (crun) tiers: system calls the kernel refuses
+//! inside the sandbox anyway, but that are attempts the host must see. Quietly failing
+//! inside, these would leave no trace; watched, each one stops the call, is refused with its
+//! own code, counted and audited:
+//! - a connection to another machine (the sandbox's network namespace holds only its own
+//!   loopback): `network_denied`;
+//! - a change to a user or group the sandbox is not, a setuid or setgid bit on a file, a
+//!   session of its own (`setsid`: how a daemon detaches to outlive its call):
+//!   `syscall_denied`;
+//! - a write where the sandbox is read-only (its root, `/usr`, an image's files; a
+//!   read-only workspace excepted, where the grant itself says so and programs probe):
+//!   `read_only`;
+//! - any path reaching a place where hosts keep credentials ([`HOST_SECRETS`]: `/etc/shadow`,
+//!   `/root`, `/home`, ...), however it gets there: `path_escape`.
 //!
 //! How: a seccomp filter hands these calls to the host (`SECCOMP_RET_USER_NOTIF`): in the
 //! process tier a second filter, installed on bwrap before it starts and inherited by the
 //! command ([`Watcher::start`]); in the container tier crun's profile, whose listener crun
-//! sends to a socket just before it starts the command ([`Watcher::listen`]). A thread of the host
-//! reads what each asks for (the address a `connect` names, the ids a `setuid` gives) and
-//! either lets the kernel go on with it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the sandbox's
-//! own loopback, a Unix or netlink socket, ids the sandbox already has) or stops the call:
-//! it kills the call's process tree, answers the system call `EPERM`, and reports what was
-//! attempted.
+//! sends to a socket just before it starts the command ([`Watcher::listen`]). A thread of
+//! the host reads what each asks for (the address a `connect` names, the ids a `setuid`
+//! gives, where a path lands in the caller's own view: [`crate::view`]) and either lets the
+//! kernel go on with it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the sandbox's own loopback, a
+//! Unix or netlink socket, ids the sandbox already has, a read of what it is shown, a write
+//! where it may write) or stops the call: it kills the call's process tree, answers the
+//! system call `EPERM`, and reports what was attempted. Every `open` passes by the host this
+//! way: a round trip of some microseconds, measured in BENCHMARKS.md.
 //!
-//! The watcher enforces nothing the namespaces do not. A program can change an address in
-//! its memory after the host read it (the race the kernel documents for `CONTINUE`); then
-//! the kernel connects to what it finds there, inside an empty network namespace, exactly
-//! as it would without a watcher. So the watcher only ever adds a refusal. Not watched:
-//! `sendmsg` (its address sits inside a struct; inside the namespace it reaches nothing
-//! either), and io_uring, which the main filter refuses outright so that no operation gets
-//! past both filters.
+//! The watcher enforces nothing the namespaces and mounts do not. A program can change an
+//! address or a path in its memory after the host read it (the race the kernel documents for
+//! `CONTINUE`); then the kernel goes on with what it finds there, inside an empty network
+//! namespace, on a read-only root, exactly as it would without a watcher. So the watcher
+//! only ever adds a refusal. Not watched: `sendmsg` (its address sits inside a struct;
+//! inside the namespace it reaches nothing either), `stat` and friends (they read no file),
+//! metadata changes (`chmod` without a set-id bit, `chown`, `utimes`, extended attributes:
+//! refused by the read-only mounts all the same), and io_uring, which the main filter refuses
+//! outright so that no operation gets past both filters.
 
 use crate::Stopped;
 use crate::cgroup::Tree;
 use crate::seccomp;
+use crate::view::{self, Landing};
 use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -82,6 +94,83 @@ pub(crate) const ID_SETTERS: &[(&str, i64, IdKind, usize)] = &[
 /// The longest socket address read from a program (a `sockaddr_storage`).
 const MAX_ADDRESS: usize = 128;
 
+/// What a watched path call does with its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathUse {
+    /// `open`, `openat`: its flags (at this argument) say read, write or create.
+    Open { flags: usize },
+    /// `creat`: creates the file or empties it.
+    Write,
+    /// Makes something where nothing is (`mkdir`, `mknod`, `symlink`, `link`).
+    Create,
+    /// Changes or removes what is there (`unlink`, `rmdir`, `rename`, `truncate`).
+    Change,
+}
+
+/// The calls that reach a file by path: name, number, its directory argument (`None`: the
+/// working directory), its path argument, and what it does there. Every one is handed to
+/// the host; the host asks where the path lands ([`crate::view`]).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const PATH_CALLS: &[(&str, i64, Option<usize>, usize, PathUse)] = &[
+    ("open", libc::SYS_open, None, 0, PathUse::Open { flags: 1 }),
+    (
+        "openat",
+        libc::SYS_openat,
+        Some(0),
+        1,
+        PathUse::Open { flags: 2 },
+    ),
+    ("creat", libc::SYS_creat, None, 0, PathUse::Write),
+    ("mkdir", libc::SYS_mkdir, None, 0, PathUse::Create),
+    ("mkdirat", libc::SYS_mkdirat, Some(0), 1, PathUse::Create),
+    ("mknod", libc::SYS_mknod, None, 0, PathUse::Create),
+    ("mknodat", libc::SYS_mknodat, Some(0), 1, PathUse::Create),
+    ("symlink", libc::SYS_symlink, None, 1, PathUse::Create),
+    (
+        "symlinkat",
+        libc::SYS_symlinkat,
+        Some(1),
+        2,
+        PathUse::Create,
+    ),
+    ("link", libc::SYS_link, None, 1, PathUse::Create),
+    ("linkat", libc::SYS_linkat, Some(2), 3, PathUse::Create),
+    ("unlink", libc::SYS_unlink, None, 0, PathUse::Change),
+    ("unlinkat", libc::SYS_unlinkat, Some(0), 1, PathUse::Change),
+    ("rmdir", libc::SYS_rmdir, None, 0, PathUse::Change),
+    ("rename", libc::SYS_rename, None, 0, PathUse::Change),
+    ("renameat", libc::SYS_renameat, Some(0), 1, PathUse::Change),
+    (
+        "renameat2",
+        libc::SYS_renameat2,
+        Some(0),
+        1,
+        PathUse::Change,
+    ),
+    ("truncate", libc::SYS_truncate, None, 0, PathUse::Change),
+];
+
+/// Where a host keeps its credentials. No sandbox is shown them (a container image's own
+/// copies are as secret), so opening one, or anything under one, can only be an attempt on
+/// the host's secrets: the places intrusion-detection rules watch (Falco's "sensitive
+/// files"). Judged by the path as the sandbox sees it, never by what the host holds there.
+pub(crate) const HOST_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/root",
+    "/home",
+];
+
+/// Which tree of a sandbox's files is the workspace: a write there under a read-only grant
+/// fails quietly (programs probe: git's index lock, byte-code caches), the grant says so.
+const WORKSPACE: &str = crate::WORKSPACE;
+
 /// The watcher's filter: `connect`, `sendto` with an address, the id setters, `setgroups`,
 /// and the mode setters with a set-id bit are handed to the host; everything else is left
 /// to the main filter.
@@ -104,6 +193,12 @@ pub(crate) fn filter() -> Result<Vec<libc::sock_filter>, String> {
         rules.insert(*nr, Vec::new());
     }
     rules.insert(libc::SYS_setgroups, Vec::new());
+    rules.insert(libc::SYS_setsid, Vec::new());
+    // Every path call, whatever its flags (a read of a host secret is an open like any
+    // other); this also takes in the set-id rules of open, creat and mknod.
+    for (_, nr, ..) in PATH_CALLS {
+        rules.insert(*nr, Vec::new());
+    }
     let program = seccomp::compile(rules, SeccompAction::Trap, seccomp::ARCH)?;
     // seccompiler has no action for user notification: the filter is built to trap, and
     // each trap becomes a notification.
@@ -359,9 +454,8 @@ fn watch(
         // SAFETY: the buffer holds a seccomp_notif the kernel just wrote, u64-aligned.
         let notif = unsafe { &*request.as_ptr().cast::<libc::seccomp_notif>() };
         let id = notif.id;
-        let pid = notif.pid;
-        let read = |addr: u64, len: u64| read_memory(pid, addr, len);
-        let attempt = judge(i64::from(notif.data.nr), notif.data.args, ids, read);
+        let caller = Process(notif.pid);
+        let attempt = judge(i64::from(notif.data.nr), notif.data.args, ids, &caller);
         // The memory read must have been the caller's: its notification still pending
         // means its pid was not reused meanwhile.
         // SAFETY: the id is a u64 the ioctl reads.
@@ -418,16 +512,78 @@ fn ask_notif_sizes() -> libc::seccomp_notif_sizes {
     sizes
 }
 
-/// Whether system call `nr` with `args` is an attempt; `read` fetches the caller's memory
-/// (`None` when it cannot: the call is then left to the kernel).
-fn judge(
-    nr: i64,
-    args: [u64; 6],
-    ids: Ids,
-    read: impl Fn(u64, u64) -> Option<Vec<u8>>,
-) -> Option<Attempt> {
+/// What the watcher may ask of the process whose system call it judges.
+pub(crate) trait Caller {
+    /// Up to `len` bytes of its memory at `addr` (fewer where its mapping ends; `None` when
+    /// nothing can be read).
+    fn read(&self, addr: u64, len: u64) -> Option<Vec<u8>>;
+    /// Where `path`, relative to `dirfd`, lands in its view of the filesystem.
+    fn land(&self, dirfd: i32, path: &[u8], follow: bool) -> Option<Landing>;
+}
+
+/// A process of the sandbox, by its pid in the host's namespace.
+struct Process(u32);
+
+impl Caller for Process {
+    fn read(&self, addr: u64, len: u64) -> Option<Vec<u8>> {
+        let mut bytes = vec![0u8; usize::try_from(len).ok()?];
+        let local = libc::iovec {
+            iov_base: bytes.as_mut_ptr().cast(),
+            iov_len: bytes.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: usize::try_from(addr).ok()? as *mut libc::c_void,
+            iov_len: bytes.len(),
+        };
+        // SAFETY: the kernel writes at most `len` bytes into `bytes`; the remote range is
+        // only read, and only in the other process.
+        let n = unsafe {
+            libc::process_vm_readv(
+                libc::pid_t::try_from(self.0).ok()?,
+                &raw const local,
+                1,
+                &raw const remote,
+                1,
+                0,
+            )
+        };
+        let n = usize::try_from(n).ok().filter(|n| *n > 0)?;
+        bytes.truncate(n);
+        Some(bytes)
+    }
+
+    fn land(&self, dirfd: i32, path: &[u8], follow: bool) -> Option<Landing> {
+        view::land(self.0, dirfd, path, follow)
+    }
+}
+
+/// The NUL-terminated string at `addr` (a path: at most `PATH_MAX` bytes), read a page at a
+/// time so that a string ending just before an unmapped page is still read whole.
+fn c_string(caller: &impl Caller, addr: u64) -> Option<Vec<u8>> {
+    const PAGE: u64 = 4096;
+    let max = libc::PATH_MAX as usize;
+    let mut string = Vec::new();
+    while string.len() < max {
+        let at = addr.checked_add(string.len() as u64)?;
+        let want = (PAGE - at % PAGE).min((max - string.len()) as u64);
+        let bytes = caller.read(at, want)?;
+        if let Some(end) = bytes.iter().position(|b| *b == 0) {
+            string.extend_from_slice(&bytes[..end]);
+            return Some(string);
+        }
+        if (bytes.len() as u64) < want {
+            return None;
+        }
+        string.extend_from_slice(&bytes);
+    }
+    None
+}
+
+/// Whether system call `nr` with `args` is an attempt (`None`: the kernel goes on with it,
+/// and so does it when the caller's memory or files cannot be read).
+fn judge(nr: i64, args: [u64; 6], ids: Ids, caller: &impl Caller) -> Option<Attempt> {
     let network = |operation, addr: u64, len: u64| {
-        let bytes = read(addr, len.min(MAX_ADDRESS as u64))?;
+        let bytes = caller.read(addr, len.min(MAX_ADDRESS as u64))?;
         Some(Attempt {
             stopped: Stopped::Network,
             operation,
@@ -454,6 +610,15 @@ fn judge(
             .then(|| format!("{count} groups"))
             .and_then(|t| syscall("setgroups", t));
     }
+    if nr == libc::SYS_setsid {
+        // How a program detaches from whoever started it (daemon(3), the double fork):
+        // inside a call there is nothing to detach to, so asking is asking to outlive it.
+        // (The sandbox's session is made before the filter is installed.)
+        return syscall(
+            "setsid",
+            "a session of its own, to outlive its call".to_owned(),
+        );
+    }
     if let Some((name, _, kind, n)) = ID_SETTERS.iter().find(|s| s.1 == nr) {
         let (own, word) = match kind {
             IdKind::User => (ids.uid, "uid"),
@@ -478,11 +643,59 @@ fn judge(
         };
         let mode = args[usize::from(*index)] as u32;
         let set_id = libc::S_ISUID | libc::S_ISGID;
-        return (creates && mode & set_id != 0)
-            .then(|| format!("mode {:o}", mode & 0o7777))
-            .and_then(|t| syscall(name, t));
+        if creates && mode & set_id != 0 {
+            return syscall(name, format!("mode {:o}", mode & 0o7777));
+        }
     }
-    None
+    let (name, _, dirfd, path, usage) = PATH_CALLS.iter().find(|c| c.1 == nr)?;
+    let dirfd = dirfd.map_or(libc::AT_FDCWD, |i| args[i] as u32 as i32);
+    let path = c_string(caller, args[*path])?;
+    let flags = match usage {
+        PathUse::Open { flags } => args[*flags] as u32 as i32,
+        _ => 0,
+    };
+    let follow = match usage {
+        // O_CREAT | O_EXCL never follows a symlink in the last place.
+        PathUse::Open { .. } => {
+            flags & libc::O_NOFOLLOW == 0
+                && flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT | libc::O_EXCL
+        }
+        PathUse::Write => true,
+        PathUse::Create => false,
+        PathUse::Change => nr == libc::SYS_truncate,
+    };
+    let landing = caller.land(dirfd, &path, follow)?;
+    let under = |top: &str| {
+        landing.path == top
+            || (landing.path.starts_with(top)
+                && landing.path.as_bytes().get(top.len()) == Some(&b'/'))
+    };
+    if HOST_SECRETS.iter().any(|secret| under(secret)) {
+        return Some(Attempt {
+            stopped: Stopped::HostFile,
+            operation: name,
+            target: landing.path,
+        });
+    }
+    let writes = match usage {
+        PathUse::Open { .. } => {
+            let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
+            if landing.exists {
+                flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 || tmpfile
+            } else {
+                flags & libc::O_CREAT != 0 || tmpfile
+            }
+        }
+        PathUse::Write => true,
+        PathUse::Create => !landing.exists,
+        PathUse::Change => landing.exists,
+    };
+    let refused = writes && landing.read_only && !under(WORKSPACE);
+    refused.then_some(Attempt {
+        stopped: Stopped::ReadOnly,
+        operation: name,
+        target: landing.path,
+    })
 }
 
 /// The address a socket address names, when it lies outside the sandbox: not its own
@@ -507,14 +720,6 @@ fn outside_address(bytes: &[u8]) -> Option<SocketAddr> {
         _ => return None,
     };
     (!addr.ip().is_loopback() && !addr.ip().is_unspecified()).then_some(addr)
-}
-
-/// `len` bytes at `addr` in process `pid`.
-fn read_memory(pid: u32, addr: u64, len: u64) -> Option<Vec<u8>> {
-    let file = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
-    let mut bytes = vec![0; usize::try_from(len).ok()?];
-    file.read_exact_at(&mut bytes, addr).ok()?;
-    Some(bytes)
 }
 
 /// Sends `fd` over `socket`. Async-signal-safe (for `pre_exec`).
@@ -677,33 +882,77 @@ mod tests {
         assert_eq!(outside_address(&v4([192, 0, 2, 2], 80)[..6]), None);
     }
 
+    /// A process for the judge: `memory` from address `BASE` on, nothing elsewhere; every
+    /// path lands at `landing`, and the judge's last question is kept.
+    struct Fake {
+        memory: Vec<u8>,
+        landing: Option<Landing>,
+        asked: std::cell::RefCell<Option<(i32, Vec<u8>, bool)>>,
+    }
+
+    const BASE: u64 = 0x1000;
+
+    impl Caller for Fake {
+        fn read(&self, addr: u64, len: u64) -> Option<Vec<u8>> {
+            let start = usize::try_from(addr.checked_sub(BASE)?).ok()?;
+            let end = (start + len as usize).min(self.memory.len());
+            (start < end).then(|| self.memory[start..end].to_vec())
+        }
+
+        fn land(&self, dirfd: i32, path: &[u8], follow: bool) -> Option<Landing> {
+            *self.asked.borrow_mut() = Some((dirfd, path.to_vec(), follow));
+            self.landing.clone()
+        }
+    }
+
+    fn holding(memory: &[u8]) -> Fake {
+        Fake {
+            memory: memory.to_vec(),
+            landing: None,
+            asked: std::cell::RefCell::new(None),
+        }
+    }
+
+    fn landing_at(path: &str, exists: bool, read_only: bool) -> Fake {
+        Fake {
+            landing: Some(Landing {
+                path: path.to_owned(),
+                exists,
+                read_only,
+            }),
+            ..holding(b"the path\0")
+        }
+    }
+
+    fn nowhere() -> Fake {
+        holding(b"")
+    }
+
     #[test]
     fn a_connection_is_judged_by_the_address_it_names() {
-        let far = v4([192, 0, 2, 2], 8080);
-        let near = v4([127, 0, 0, 1], 8080);
-        let read = |bytes: Vec<u8>| move |_: u64, len: u64| Some(bytes[..len as usize].to_vec());
-        let args = [3, 0x1000, 16, 0, 0, 0];
-        let a = judge(libc::SYS_connect, args, IDS, read(far.clone())).unwrap();
+        let far = holding(&v4([192, 0, 2, 2], 8080));
+        let near = holding(&v4([127, 0, 0, 1], 8080));
+        let args = [3, BASE, 16, 0, 0, 0];
+        let a = judge(libc::SYS_connect, args, IDS, &far).unwrap();
         assert_eq!(
             (a.stopped, a.operation, a.target.as_str()),
             (Stopped::Network, "connect", "192.0.2.2:8080")
         );
-        assert_eq!(judge(libc::SYS_connect, args, IDS, read(near)), None);
-        let sendto = [3, 0x2000, 5, 0, 0x1000, 16];
+        assert_eq!(judge(libc::SYS_connect, args, IDS, &near), None);
+        let sendto = [3, 0x9000, 5, 0, BASE, 16];
         assert_eq!(
-            judge(libc::SYS_sendto, sendto, IDS, read(far))
+            judge(libc::SYS_sendto, sendto, IDS, &far)
                 .unwrap()
                 .operation,
             "sendto"
         );
         // Memory that cannot be read is left to the kernel.
-        assert_eq!(judge(libc::SYS_connect, args, IDS, |_, _| None), None);
+        assert_eq!(judge(libc::SYS_connect, args, IDS, &nowhere()), None);
     }
 
     #[test]
     fn only_ids_the_sandbox_is_not_are_attempts() {
-        let none = |_: u64, _: u64| None;
-        let target = |nr, args| judge(nr, args, IDS, none).map(|a| (a.operation, a.target));
+        let target = |nr, args| judge(nr, args, IDS, &nowhere()).map(|a| (a.operation, a.target));
         assert_eq!(
             target(libc::SYS_setuid, [0, 0, 0, 0, 0, 0]),
             Some(("setuid", "uid 0".to_owned()))
@@ -727,8 +976,7 @@ mod tests {
 
     #[test]
     fn only_a_created_or_changed_mode_with_a_set_id_bit_is_an_attempt() {
-        let none = |_: u64, _: u64| None;
-        let target = |nr, args| judge(nr, args, IDS, none).map(|a| (a.operation, a.target));
+        let target = |nr, args| judge(nr, args, IDS, &nowhere()).map(|a| (a.operation, a.target));
         assert_eq!(
             target(libc::SYS_fchmodat, [0, 0, 0o4755, 0, 0, 0]),
             Some(("fchmodat", "mode 4755".to_owned()))
@@ -739,8 +987,140 @@ mod tests {
             target(libc::SYS_openat, [0, 0, create, 0o2755, 0, 0]),
             Some(("openat", "mode 2755".to_owned()))
         );
-        // Without O_CREAT the mode is not read: whatever sits there is no attempt.
+        // Without O_CREAT the mode is not read: whatever sits there is no attempt (and the
+        // path, unreadable here, is left to the kernel).
         assert_eq!(target(libc::SYS_openat, [0, 0, 0, 0o4755, 0, 0]), None);
+    }
+
+    #[test]
+    fn setsid_asks_to_outlive_the_call() {
+        let a = judge(libc::SYS_setsid, [0; 6], IDS, &nowhere()).unwrap();
+        assert_eq!((a.stopped, a.operation), (Stopped::Syscall, "setsid"));
+    }
+
+    /// `openat(AT_FDCWD, BASE, flags)` against `fake`.
+    fn openat(fake: &Fake, flags: i32) -> Option<(Stopped, &'static str, String)> {
+        let args = [
+            libc::AT_FDCWD as u32 as u64,
+            BASE,
+            flags as u64,
+            0o644,
+            0,
+            0,
+        ];
+        judge(libc::SYS_openat, args, IDS, fake).map(|a| (a.stopped, a.operation, a.target))
+    }
+
+    #[test]
+    fn a_write_is_an_attempt_where_the_sandbox_is_read_only() {
+        let (wronly, creat) = (libc::O_WRONLY, libc::O_CREAT | libc::O_WRONLY);
+        let new_in_etc = landing_at("/etc/cordon-was-here", false, true);
+        assert_eq!(
+            openat(&new_in_etc, creat),
+            Some((
+                Stopped::ReadOnly,
+                "openat",
+                "/etc/cordon-was-here".to_owned()
+            ))
+        );
+        // Reading there, or opening without creating what is not there, writes nothing.
+        assert_eq!(openat(&new_in_etc, libc::O_RDONLY), None);
+        assert_eq!(openat(&new_in_etc, wronly), None);
+        let usr_file = landing_at("/usr/lib/os-release", true, true);
+        assert_eq!(openat(&usr_file, libc::O_RDONLY), None);
+        assert_eq!(openat(&usr_file, libc::O_RDONLY | libc::O_CREAT), None);
+        assert!(openat(&usr_file, libc::O_RDWR).is_some());
+        assert!(openat(&usr_file, libc::O_RDONLY | libc::O_TRUNC).is_some());
+        // Writable places, and a read-only workspace (its grant says so), are no attempt.
+        assert_eq!(openat(&landing_at("/tmp/x", false, false), creat), None);
+        assert_eq!(
+            openat(&landing_at("/workspace/x", true, true), wronly),
+            None
+        );
+        assert_eq!(
+            openat(
+                &landing_at("/workspace", true, true),
+                libc::O_TMPFILE | wronly
+            ),
+            None
+        );
+        assert!(openat(&landing_at("/workspacex/y", false, true), creat).is_some());
+
+        let at = |nr, fake: &Fake| judge(nr, [BASE, 0, 0, 0, 0, 0], IDS, fake).map(|a| a.operation);
+        assert_eq!(at(libc::SYS_mkdir, &new_in_etc), Some("mkdir"));
+        assert_eq!(
+            at(libc::SYS_mkdir, &usr_file),
+            None,
+            "it exists: EEXIST, no write"
+        );
+        assert_eq!(at(libc::SYS_unlink, &usr_file), Some("unlink"));
+        assert_eq!(
+            at(libc::SYS_unlink, &new_in_etc),
+            None,
+            "nothing there: ENOENT"
+        );
+        assert_eq!(at(libc::SYS_creat, &usr_file), Some("creat"));
+        assert_eq!(at(libc::SYS_truncate, &usr_file), Some("truncate"));
+    }
+
+    #[test]
+    fn a_host_secret_is_an_attempt_however_it_is_opened() {
+        for secret in [
+            "/etc/shadow",
+            "/root/.ssh/id_ed25519",
+            "/home",
+            "/etc/ssl/private/k.pem",
+        ] {
+            let fake = landing_at(secret, false, true);
+            assert_eq!(
+                openat(&fake, libc::O_RDONLY),
+                Some((Stopped::HostFile, "openat", secret.to_owned())),
+                "{secret}"
+            );
+        }
+        for other in [
+            "/homework",
+            "/etc/shadowed",
+            "/etc/ssl/certs/ca.pem",
+            "/tmp/root",
+        ] {
+            assert_eq!(
+                openat(&landing_at(other, true, true), libc::O_RDONLY),
+                None,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_path_is_asked_where_the_call_would_resolve_it() {
+        let fake = landing_at("/tmp/x", true, false);
+        openat(&fake, libc::O_RDONLY);
+        assert_eq!(
+            fake.asked.borrow().clone(),
+            Some((libc::AT_FDCWD, b"the path".to_vec(), true))
+        );
+        // O_NOFOLLOW, and O_CREAT | O_EXCL, do not follow a symlink in the last place.
+        openat(&fake, libc::O_NOFOLLOW);
+        assert_eq!(fake.asked.borrow().as_ref().map(|a| a.2), Some(false));
+        openat(&fake, libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY);
+        assert_eq!(fake.asked.borrow().as_ref().map(|a| a.2), Some(false));
+        // linkat's new path: directory argument 2, path argument 3.
+        judge(libc::SYS_linkat, [0, 0, 7, BASE, 0, 0], IDS, &fake);
+        assert_eq!(fake.asked.borrow().as_ref().map(|a| a.0), Some(7));
+    }
+
+    #[test]
+    fn a_path_is_read_to_its_end_across_pages() {
+        // A path starting 100 bytes before a page ends and running 300 bytes into the next.
+        let mut memory = vec![b'a'; 4096 + 400];
+        memory[4096 + 300] = 0;
+        let fake = holding(&memory);
+        let start = BASE + 3996;
+        assert_eq!(c_string(&fake, start).map(|s| s.len()), Some(400));
+        // Memory ending before any NUL is no path.
+        let unterminated = holding(&[b'a'; 64]);
+        assert_eq!(c_string(&unterminated, BASE), None);
     }
 
     #[test]

@@ -120,37 +120,68 @@ async fn writes_to_root_and_reads_of_host_files_fail(backend: Backend) {
     let Some(tier) = tier(backend).await else {
         return;
     };
-    refused_with(
-        &tier
-            .run(&python_in(tier, "open('/pwned', 'w')"))
-            .await
-            .unwrap(),
-        &["Read-only file system", "Permission denied"],
-    );
-    refused_with(
-        &tier
-            .run(&python_in(tier, "open('/usr/pwned', 'w')"))
-            .await
-            .unwrap(),
-        &["Read-only file system", "Permission denied"],
-    );
-    refused_with(
-        &tier
-            .run(&python_in(tier, "print(open('/root/.cargo/env').read())"))
-            .await
-            .unwrap(),
-        &["No such file", "Permission denied"],
-    );
+    let run = async |code: &str| tier.run(&python_in(tier, code)).await;
+    // Where a watcher runs, a write where the sandbox is read-only stops the call, and so
+    // does opening a place where hosts keep credentials, however the path gets there.
+    // Elsewhere the kernel refuses inside (gVisor's wording differs: EACCES).
+    for (code, target) in [
+        ("open('/pwned', 'w')", "/pwned"),
+        ("open('/usr/pwned', 'w')", "/usr/pwned"),
+        ("import os; os.mkdir('/usr/lib/pwned')", "/usr/lib/pwned"),
+    ] {
+        let out = run(&format!("{code}\nprint('survived')")).await.unwrap();
+        if watched(backend) {
+            stopped_as(&out, Stopped::ReadOnly, operation_of(code), target);
+        } else {
+            refused_with(&out, &["Read-only file system", "Permission denied"]);
+        }
+    }
+    for (code, target) in [
+        ("print(open('/root/.cargo/env').read())", "/root/.cargo/env"),
+        ("print(open('/etc/shadow').read())", "/etc/shadow"),
+        (
+            "import os; os.chdir('/tmp'); print(open('../../etc/shadow').read())",
+            "/etc/shadow",
+        ),
+        (
+            "import os; os.symlink('/etc/ssh/ssh_host_ed25519_key', '/tmp/k'); print(open('/tmp/k').read())",
+            "/etc/ssh/ssh_host_ed25519_key",
+        ),
+        ("import os; print(os.listdir('/home'))", "/home"),
+    ] {
+        let out = run(&format!("{code}\nprint('survived')")).await.unwrap();
+        if watched(backend) {
+            stopped_as(&out, Stopped::HostFile, "openat", target);
+        } else {
+            refused_with(
+                &out,
+                &["No such file", "Permission denied", "FileNotFoundError"],
+            );
+        }
+    }
+    // A host path that is no credential store is simply not there.
     refused(
-        &tier
-            .run(&python_in(
-                tier,
-                "print(open('/work/main/Cargo.toml').read())",
-            ))
+        &run("print(open('/work/main/Cargo.toml').read())")
             .await
             .unwrap(),
         "No such file",
     );
+    // Writes where the sandbox may write, and reads of what it is shown, go on.
+    let out = run("import os\nopen('/tmp/a', 'w').write('x'); os.mkdir('/tmp/d'); os.rename('/tmp/a', '/tmp/d/b'); os.unlink('/tmp/d/b'); os.rmdir('/tmp/d')\nopen('/dev/null', 'w').write('x')\nprint(len(open('/usr/bin/python3', 'rb').read(4)))").await.unwrap();
+    assert_eq!(
+        (out.code, text(&out.stdout)),
+        (Some(0), "4\n".to_owned()),
+        "{out:?}"
+    );
+}
+
+/// The system call Python makes for `code`'s attempt.
+fn operation_of(code: &str) -> &'static str {
+    if code.contains("mkdir") {
+        "mkdir"
+    } else {
+        "openat"
+    }
 }
 
 async fn no_connection_reaches_a_port_open_on_the_host(backend: Backend) {
@@ -256,17 +287,25 @@ fn watched(backend: Backend) -> bool {
 /// The watcher stopped the call at `operation` asking for `target`, before
 /// the program's next line.
 fn stopped_by_the_watcher(out: &NativeOutput, operation: &str, target: &str) {
-    assert_eq!(out.stopped, Some(Stopped::Syscall), "{out:?}");
+    stopped_as(out, Stopped::Syscall, operation, target);
+}
+
+/// The watcher stopped the call, `how`, at `operation` naming `target`, before the
+/// program's next line (which would print "refused" or "survived").
+fn stopped_as(out: &NativeOutput, how: Stopped, operation: &str, target: &str) {
+    assert_eq!(out.stopped, Some(how), "{out:?}");
     let attempt = out.attempt.as_ref().expect("the watcher's attempt");
     assert_eq!(
         (attempt.operation, attempt.target.as_str()),
         (operation, target)
     );
-    assert!(
-        !text(&out.stderr).contains("refused"),
-        "{}",
-        text(&out.stderr)
-    );
+    for line in ["refused", "survived"] {
+        assert!(
+            !text(&out.stderr).contains(line) && !text(&out.stdout).contains(line),
+            "{out:?}"
+        );
+    }
+    assert_eq!(out.survivors, 0);
 }
 
 async fn a_fork_bomb_stops_at_the_pids_limit(backend: Backend) {
@@ -319,7 +358,12 @@ async fn past_the_deadline_the_whole_tree_dies_daemons_included(backend: Backend
         writable: true,
     });
     let out = tier.run(&call).await.unwrap();
-    assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+    if watched(backend) {
+        // Asking for a session of its own is asking to outlive the call: stopped there.
+        stopped_by_the_watcher(&out, "setsid", "a session of its own, to outlive its call");
+    } else {
+        assert_eq!(out.code, Some(0), "{}", text(&out.stderr));
+    }
     assert_eq!(out.survivors, 0);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
