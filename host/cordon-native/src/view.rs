@@ -25,7 +25,8 @@ pub(crate) struct Landing {
     pub path: String,
     /// Whether the whole path exists (else `path` ends in what was missing).
     pub exists: bool,
-    /// Whether the mount it lands on (the deepest existing part's) is read-only.
+    /// Whether the mount it lands on (the deepest existing part's) is read-only; asked only
+    /// when [`land`] is told the mount matters (else `false`).
     pub read_only: bool,
 }
 
@@ -33,15 +34,21 @@ pub(crate) struct Landing {
 const AT_FDCWD: i32 = libc::AT_FDCWD;
 
 /// Where `path`, relative to `dirfd` (or the working directory), lands for process `pid`;
-/// `follow`: whether a symlink in the last place is followed. `None` when the host cannot
-/// tell (the process is gone, its root is the host's own, a magic link, a loop): the call is
-/// then left to the kernel.
-pub(crate) fn land(pid: u32, dirfd: i32, path: &[u8], follow: bool) -> Option<Landing> {
+/// `follow`: whether a symlink in the last place is followed; `mount`: whether to ask if
+/// the place is read-only. `None` when the host cannot tell (the process is gone, its root
+/// is the host's own, a magic link, a loop): the call is then left to the kernel.
+pub(crate) fn land(
+    pid: u32,
+    dirfd: i32,
+    path: &[u8],
+    follow: bool,
+    mount: bool,
+) -> Option<Landing> {
     if path.is_empty() || path.len() > libc::PATH_MAX as usize {
         return None;
     }
     let root = open_path(&format!("/proc/{pid}/root"))?;
-    if same_file(&root, host_root()?) {
+    if identity(&root)? == host_root()? {
         // Not in its sandbox yet (bwrap setting it up, before it changes root): nothing it
         // names is the sandbox's.
         return None;
@@ -61,7 +68,53 @@ pub(crate) fn land(pid: u32, dirfd: i32, path: &[u8], follow: bool) -> Option<La
         }
         [base, b"/", path].concat()
     };
-    land_in(&root, &absolute, follow, 0)
+    // Most paths pass no symlink (every open of a Python import does not): then they land
+    // where they say, and one lookup tells whether they exist.
+    let parts = components(&absolute);
+    let path = normalize(b"/", &parts)?;
+    match open_in(&root, &absolute, follow, libc::RESOLVE_NO_SYMLINKS) {
+        Ok(found) => {
+            return Some(Landing {
+                path,
+                exists: true,
+                read_only: mount && read_only(&found)?,
+            });
+        }
+        // Nothing there, and no symlink on the way to it.
+        Err(libc::ENOENT) => {
+            let read_only = if mount {
+                // The mount of the deepest directory that is there.
+                (0..parts.len())
+                    .rev()
+                    .find_map(|n| {
+                        let dir = [b"/".as_slice(), &parts[..n].join(&b'/')].concat();
+                        open_in(&root, &dir, true, libc::RESOLVE_NO_SYMLINKS).ok()
+                    })
+                    .as_ref()
+                    .and_then(read_only)?
+            } else {
+                false
+            };
+            return Some(Landing {
+                path,
+                exists: false,
+                read_only,
+            });
+        }
+        // A symlink on the way (ELOOP): resolved below, part by part.
+        Err(libc::ELOOP) => {}
+        Err(_) => return None,
+    }
+    let mut landing = land_in(&root, &absolute, follow, 0)?;
+    landing.read_only &= mount;
+    Some(landing)
+}
+
+/// The parts of a path, without empty ones (`//`, a trailing `/`).
+fn components(path: &[u8]) -> Vec<&[u8]> {
+    path.split(|b| *b == b'/')
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// [`land`] for an absolute path, `hops` symlinks in.
@@ -71,16 +124,13 @@ fn land_in(root: &OwnedFd, absolute: &[u8], follow: bool, hops: u8) -> Option<La
         return None;
     }
     // Try the whole path, then without its last part, and so on up to the root.
-    let mut parts: Vec<&[u8]> = absolute
-        .split(|b| *b == b'/')
-        .filter(|p| !p.is_empty())
-        .collect();
+    let mut parts = components(absolute);
     let mut missing: Vec<&[u8]> = Vec::new();
     loop {
         let candidate = [b"/".as_slice(), &parts.join(&b'/')].concat();
         let whole = missing.is_empty();
         let follows = follow || !whole;
-        match open_in(root, &candidate, follows) {
+        match open_in(root, &candidate, follows, 0) {
             Ok(found) => {
                 let named = name_of(&found)?;
                 missing.reverse();
@@ -93,7 +143,7 @@ fn land_in(root: &OwnedFd, absolute: &[u8], follow: bool, hops: u8) -> Option<La
             Err(libc::ENOENT) => {
                 // A symlink to nothing: the path goes on where it points.
                 if let Some((link, target)) = follows
-                    .then(|| open_in(root, &candidate, false).ok())
+                    .then(|| open_in(root, &candidate, false, 0).ok())
                     .flatten()
                     .and_then(|link| symlink_target(&link).map(|t| (link, t)))
                 {
@@ -166,8 +216,9 @@ fn normalize(named: &[u8], rest: &[&[u8]]) -> Option<String> {
     String::from_utf8(joined).ok()
 }
 
-/// `path` opened for its place only (`O_PATH`) under `root`, as the process would resolve it.
-fn open_in(root: &OwnedFd, path: &[u8], follow: bool) -> Result<OwnedFd, i32> {
+/// `path` opened for its place only (`O_PATH`) under `root`, as the process would resolve it
+/// (`resolve`: more `RESOLVE_*` flags).
+fn open_in(root: &OwnedFd, path: &[u8], follow: bool, resolve: u64) -> Result<OwnedFd, i32> {
     let path = CString::new(path).map_err(|_| libc::EINVAL)?;
     let mut flags = libc::O_PATH | libc::O_CLOEXEC;
     if !follow {
@@ -176,7 +227,7 @@ fn open_in(root: &OwnedFd, path: &[u8], follow: bool) -> Result<OwnedFd, i32> {
     // SAFETY: open_how is plain data (libc marks it non-exhaustive); all zeroes is valid.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = flags as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | resolve;
     // SAFETY: openat2 with a valid dirfd, a NUL-terminated path and an open_how of its size;
     // the returned fd is owned right away.
     let fd = unsafe {
@@ -220,20 +271,18 @@ fn read_only(fd: &OwnedFd) -> Option<bool> {
         .then_some(stat.f_flag & libc::ST_RDONLY != 0)
 }
 
-/// The host's own root, opened once.
-fn host_root() -> Option<&'static OwnedFd> {
-    static ROOT: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
-    ROOT.get_or_init(|| open_path("/")).as_ref()
+/// The host's own root, as [`identity`] (asked once).
+fn host_root() -> Option<(u64, u64)> {
+    static ROOT: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    *ROOT.get_or_init(|| identity(&open_path("/")?))
 }
 
-fn same_file(a: &OwnedFd, b: &OwnedFd) -> bool {
-    let stat = |fd: &OwnedFd| {
-        // SAFETY: stat is plain data; the kernel fills it.
-        let mut s: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid fd and a struct of the right type.
-        (unsafe { libc::fstat(fd.as_raw_fd(), &raw mut s) } == 0).then_some((s.st_dev, s.st_ino))
-    };
-    matches!((stat(a), stat(b)), (Some(x), Some(y)) if x == y)
+/// Which file `fd` is: device and inode.
+fn identity(fd: &OwnedFd) -> Option<(u64, u64)> {
+    // SAFETY: stat is plain data; the kernel fills it.
+    let mut s: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a struct of the right type.
+    (unsafe { libc::fstat(fd.as_raw_fd(), &raw mut s) } == 0).then_some((s.st_dev, s.st_ino))
 }
 
 #[cfg(test)]
@@ -256,6 +305,6 @@ mod tests {
     fn a_process_of_the_host_lands_nowhere() {
         // This test's own process has the host's root: nothing it names is judged.
         let me = std::process::id();
-        assert_eq!(land(me, AT_FDCWD, b"/etc/shadow", true), None);
+        assert_eq!(land(me, AT_FDCWD, b"/etc/shadow", true, true), None);
     }
 }
