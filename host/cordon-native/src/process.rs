@@ -2,17 +2,28 @@
 //! unshared (no network but loopback, its own PIDs, users, IPC, UTS, cgroup view); the host's
 //! `/usr` read-only and nothing else of its files; `/tmp` a fresh tmpfs; the workspace bound
 //! per its grant; uid 1001 with every capability dropped; a new session (no terminal to
-//! inject into); the seccomp filter, and the watcher's (`watch`: connections to other
-//! machines, id changes and set-id bits stop the call); born inside the call's cgroup; dies
-//! with its parent.
+//! inject into); the seccomp filter; born inside the call's cgroup; dies with its parent.
+//! bwrap's command is `cordon-enter` (`enter.c`), which installs the watcher's filter
+//! (`watch`) once the sandbox is built, so that it sees the command's calls and none of
+//! bwrap's own, and then executes the command.
 
 use crate::cgroup::{Caps, Layout};
 use crate::supervise::supervise;
 use crate::watch::{SANDBOX_IDS, Watcher};
 use crate::{NativeCall, NativeOutput, seccomp, watch};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
+/// `cordon-enter` (src/enter.c, built static by build.rs): bwrap's command, which installs
+/// the watcher's filter once the sandbox is built and then executes the call's command.
+static ENTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cordon-enter"));
+
+/// Where the child finds what it is given (bwrap reads fd 3 for `--seccomp`; the others
+/// pass through bwrap to `cordon-enter`, which closes them before the command starts).
+const SECCOMP_FD: RawFd = 3;
+const WATCH_FILTER_FD: RawFd = 4;
+const WATCH_SOCKET_FD: RawFd = 5;
+const ENTER_FD: RawFd = 6;
 
 /// A host that can run the process tier.
 #[derive(Debug)]
@@ -20,7 +31,9 @@ pub struct ProcessTier {
     bwrap: PathBuf,
     cgroups: Layout,
     seccomp: Vec<u8>,
-    watch: Arc<Vec<libc::sock_filter>>,
+    /// The watcher's filter and `cordon-enter`, each a sealed memfd shared by every call.
+    watch_filter: OwnedFd,
+    enter: OwnedFd,
 }
 
 impl ProcessTier {
@@ -38,7 +51,8 @@ impl ProcessTier {
             bwrap,
             cgroups,
             seccomp,
-            watch: Arc::new(watch::filter()?),
+            watch_filter: sealed_memfd(c"cordon-watch", &watch::filter_bytes()?)?,
+            enter: sealed_memfd(c"cordon-enter", ENTER)?,
         };
         let trial = NativeCall::new(PathBuf::from("/usr/bin/true"), Vec::new());
         let out = tier.run(&trial).await?;
@@ -70,39 +84,25 @@ impl ProcessTier {
             cpu_quota_us: limits.cpu_quota_us,
         })?;
         let filter = memfd_with(&self.seccomp)?;
-        let (install, watcher) =
-            Watcher::start(Arc::clone(&self.watch), group.tree(), SANDBOX_IDS)?;
+        let watcher = Watcher::start(group.tree(), SANDBOX_IDS)?;
         let mut command = tokio::process::Command::new(&self.bwrap);
         command.env_clear().args(self.arguments(call)).arg("--");
+        command.arg(format!("/proc/self/fd/{ENTER_FD}"));
+        command.args([WATCH_FILTER_FD.to_string(), WATCH_SOCKET_FD.to_string()]);
         command.arg(&call.program).args(&call.args);
-        let filter_fd = filter.as_raw_fd();
+        let given = [
+            (filter.as_raw_fd(), SECCOMP_FD),
+            (self.watch_filter.as_raw_fd(), WATCH_FILTER_FD),
+            (watcher.helper_end().unwrap_or(-1), WATCH_SOCKET_FD),
+            (self.enter.as_raw_fd(), ENTER_FD),
+        ];
         let joiner = group.joiner();
-        // SAFETY: only async-signal-safe calls between fork and exec (dup2, fcntl, open,
-        // write, close, setsid, and the watcher's prctl, seccomp, sendmsg), on values prepared
-        // before the fork.
+        // SAFETY: only async-signal-safe calls between fork and exec (fcntl, dup2, close, and
+        // the cgroup joiner's open, write, close), on values prepared before the fork.
         unsafe {
             command.pre_exec(move || {
                 joiner.join_self()?;
-                // bwrap reads the filter from fd 3 (`--seccomp 3`). dup2 onto 3 clears
-                // CLOEXEC, except when the memfd already is fd 3: dup2(3, 3) does nothing,
-                // and exec would close it (bwrap: "Can't read seccomp data: Bad file
-                // descriptor", seen once in CI). Then clear the flag itself.
-                let ok = if filter_fd == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0) == 0
-                } else {
-                    libc::dup2(filter_fd, 3) == 3
-                };
-                if !ok {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The sandbox's own session (no terminal to inject into), made here rather
-                // than by bwrap (`--new-session`) so that the watcher sees only the
-                // program's setsid: the one way to ask to outlive a call.
-                if libc::setsid() < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // Last: from here on bwrap itself is watched.
-                install.install()
+                place(&given)
             });
         }
         let mut out = supervise(command, &group, call.stdin.as_deref(), limits).await;
@@ -122,6 +122,7 @@ impl ProcessTier {
             "--hostname",
             "sandbox",
             "--die-with-parent",
+            "--new-session",
             "--cap-drop",
             "ALL",
             "--clearenv",
@@ -182,6 +183,56 @@ impl ProcessTier {
         a.extend(["--remount-ro".into(), "/".into()]);
         a
     }
+}
+
+/// Puts each `(from, to)` descriptor at `to`, open across exec. Async-signal-safe (for
+/// `pre_exec`): every source is first copied above the targets, so that no `dup2` closes a
+/// source still to be placed.
+fn place(given: &[(RawFd, RawFd)]) -> std::io::Result<()> {
+    const ABOVE: RawFd = 64;
+    let mut moved = [-1; 8];
+    for (slot, (from, _)) in moved.iter_mut().zip(given) {
+        // SAFETY: fcntl on an open descriptor; the copy is close-on-exec until placed.
+        *slot = unsafe { libc::fcntl(*from, libc::F_DUPFD_CLOEXEC, ABOVE) };
+        if *slot < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    for (copy, (_, to)) in moved.iter().zip(given) {
+        // SAFETY: dup2 of an open descriptor; the copy above is closed after.
+        unsafe {
+            if libc::dup2(*copy, *to) != *to {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(*copy);
+        }
+    }
+    Ok(())
+}
+
+/// An anonymous in-memory file holding `bytes`, sealed against any change (it is handed to
+/// every call), for reading at any offset or executing as `/proc/self/fd/N`.
+fn sealed_memfd(name: &std::ffi::CStr, bytes: &[u8]) -> Result<OwnedFd, String> {
+    use std::io::Write;
+    // SAFETY: memfd_create with a NUL-terminated name; the fd is owned below.
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just created and is owned by nothing else.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.write_all(bytes)
+        .map_err(|e| format!("writing {name:?}: {e}"))?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on the file's own descriptor.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return Err(format!(
+            "sealing {name:?}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(OwnedFd::from(file))
 }
 
 /// An anonymous in-memory file holding `bytes`, positioned at its start.

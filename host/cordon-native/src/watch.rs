@@ -227,50 +227,20 @@ pub(crate) fn filter() -> Result<Vec<libc::sock_filter>, String> {
     Ok(program)
 }
 
-/// What the sandbox's first process runs between fork and exec: installs the watcher's
-/// filter and sends its listener to the host.
-pub(crate) struct Install {
-    program: Arc<Vec<libc::sock_filter>>,
-    to_host: RawFd,
-}
-
-impl Install {
-    /// Installs the filter on the calling process (and so on everything it executes and
-    /// starts) and hands the listener over. Only async-signal-safe calls (prctl, seccomp,
-    /// sendmsg, close): meant for `pre_exec`. Without `no_new_privs` an unprivileged host
-    /// may not install a filter; bwrap sets it for the command anyway.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of the failing call.
-    pub(crate) fn install(&self) -> std::io::Result<()> {
-        let program = libc::sock_fprog {
-            len: u16::try_from(self.program.len()).unwrap_or(u16::MAX),
-            filter: self.program.as_ptr().cast_mut(),
-        };
-        // SAFETY: prctl and seccomp with a program that outlives the call; the listener
-        // is a fresh fd this function closes.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let listener = libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                &raw const program,
-            );
-            let Ok(listener) = RawFd::try_from(listener) else {
-                return Err(std::io::Error::last_os_error());
-            };
-            if listener < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let sent = send_fd(self.to_host, listener);
-            libc::close(listener);
-            sent
-        }
+/// The watcher's filter as the bytes `cordon-enter` reads (its `struct sock_filter` array).
+///
+/// # Errors
+///
+/// When the filter does not compile.
+pub(crate) fn filter_bytes() -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    for insn in filter()? {
+        bytes.extend_from_slice(&insn.code.to_ne_bytes());
+        bytes.push(insn.jt);
+        bytes.push(insn.jf);
+        bytes.extend_from_slice(&insn.k.to_ne_bytes());
     }
+    Ok(bytes)
 }
 
 /// The host's side: the thread that answers the filter, and what it found.
@@ -283,18 +253,14 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching for a call whose first process installs the filter itself
-    /// ([`Install`], between fork and exec) and whose processes are in `tree`, running as
-    /// `ids`.
+    /// Starts watching for a call whose first program in the sandbox (`cordon-enter`, see
+    /// `enter.c`) installs the filter and sends its listener over [`Watcher::helper_end`];
+    /// its processes are in `tree`, running as `ids`.
     ///
     /// # Errors
     ///
     /// When the socket pair or the thread cannot be created.
-    pub(crate) fn start(
-        program: Arc<Vec<libc::sock_filter>>,
-        tree: Tree,
-        ids: Ids,
-    ) -> Result<(Install, Watcher), String> {
+    pub(crate) fn start(tree: Tree, ids: Ids) -> Result<Watcher, String> {
         let mut ends = [0; 2];
         // SAFETY: socketpair fills two fds, owned right below.
         let made = unsafe {
@@ -311,13 +277,15 @@ impl Watcher {
         // SAFETY: both fds were just created and are owned by nothing else.
         let (host_end, child_end) =
             unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
-        let install = Install {
-            program,
-            to_host: child_end.as_raw_fd(),
-        };
         let mut watcher = Watcher::spawn(tree, ids, move |_| recv_fd(&host_end))?;
         watcher.child_end = Some(child_end);
-        Ok((install, watcher))
+        Ok(watcher)
+    }
+
+    /// The end of the socket the sandbox's first program sends the listener on (to be
+    /// placed in the child; close-on-exec here).
+    pub(crate) fn helper_end(&self) -> Option<RawFd> {
+        self.child_end.as_ref().map(AsRawFd::as_raw_fd)
     }
 
     /// Starts watching for a call whose OCI runtime installs the filter (a profile with
@@ -738,34 +706,8 @@ fn outside_address(bytes: &[u8]) -> Option<SocketAddr> {
     (!addr.ip().is_loopback() && !addr.ip().is_unspecified()).then_some(addr)
 }
 
-/// Sends `fd` over `socket`. Async-signal-safe (for `pre_exec`).
-///
-/// # Safety
-///
-/// Both must be open descriptors.
-unsafe fn send_fd(socket: RawFd, fd: RawFd) -> std::io::Result<()> {
-    let mut control = Control { bytes: [0; 32] };
-    let mut byte = [0u8; 1];
-    let mut iov = one_byte(&mut byte);
-    let mut msg = message(&mut iov, &mut control);
-    // SAFETY: the control buffer has room for one header and one fd; every pointer in
-    // msg outlives the sendmsg.
-    unsafe {
-        msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
-        let header = libc::CMSG_FIRSTHDR(&raw const msg);
-        (*header).cmsg_level = libc::SOL_SOCKET;
-        (*header).cmsg_type = libc::SCM_RIGHTS;
-        (*header).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
-        libc::CMSG_DATA(header).cast::<RawFd>().write_unaligned(fd);
-        if libc::sendmsg(socket, &raw const msg, 0) != 1 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Receives a descriptor sent with [`send_fd`]; `None` when the other end closed without
-/// sending one (the child failed before it could).
+/// Receives a descriptor sent over `socket` (SCM_RIGHTS); `None` when the other end closed
+/// without sending one (the sandbox failed before it could).
 fn recv_fd(socket: &OwnedFd) -> Option<OwnedFd> {
     let mut control = Control { bytes: [0; 32] };
     let mut byte = [0u8; 1];
