@@ -49,8 +49,8 @@ pub(crate) fn land(
     }
     let root = open_path(&format!("/proc/{pid}/root"))?;
     if identity(&root)? == host_root()? {
-        // Not in its sandbox yet (bwrap setting it up, before it changes root): nothing it
-        // names is the sandbox's.
+        // Not in a sandbox: nothing it names is a sandbox's. (The watchers are installed
+        // after the runtimes' set-up, so this is a guard, not a path the tiers take.)
         return None;
     }
     let absolute = if path.starts_with(b"/") {

@@ -14,9 +14,10 @@
 //!   `/root`, `/home`, ...), however it gets there: `path_escape`.
 //!
 //! How: a seccomp filter hands these calls to the host (`SECCOMP_RET_USER_NOTIF`): in the
-//! process tier a second filter, installed on bwrap before it starts and inherited by the
-//! command ([`Watcher::start`]); in the container tier crun's profile, whose listener crun
-//! sends to a socket just before it starts the command ([`Watcher::listen`]). A thread of
+//! process tier a second filter, which `cordon-enter` (`enter.c`, bwrap's command) installs
+//! once the sandbox is built and before it executes the command ([`Watcher::start`]); in the
+//! container tier crun's profile, whose listener crun sends to a socket just before it
+//! starts the command ([`Watcher::listen`]). Neither runtime's own set-up is watched. A thread of
 //! the host reads what each asks for (the address a `connect` names, the ids a `setuid`
 //! gives, where a path lands in the caller's own view: [`crate::view`]) and either lets the
 //! kernel go on with it (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the sandbox's own loopback, a
