@@ -114,6 +114,18 @@ async fn a_plain_command_sees_nothing_of_the_host(backend: Backend) {
     }
     assert_eq!(text(&out.stderr), "err\n");
     assert!(out.stopped.is_none());
+
+    // It holds its standard streams and nothing else of whoever started it (the process
+    // tier hands bwrap and cordon-enter four more descriptors: none may reach the command).
+    // The fourth one listed is the listing's own.
+    let code = "import os; print(sorted(os.listdir('/proc/self/fd'), key=int))";
+    let out = tier.run(&python_in(tier, code)).await.unwrap();
+    assert_eq!(
+        (out.code, text(&out.stdout)),
+        (Some(0), "['0', '1', '2', '3']\n".to_owned()),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 async fn writes_to_root_and_reads_of_host_files_fail(backend: Backend) {

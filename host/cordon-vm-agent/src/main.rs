@@ -533,9 +533,10 @@ impl Exec {
                     && libc::setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID) == 0,
                 b"cordon-vm-agent: cannot become the sandbox user\n",
             );
+            // Close-on-exec: only its copy at 0 may reach the command.
             let stdin = match stdin {
                 Some(fd) => fd,
-                None => libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY),
+                None => libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC),
             };
             step(
                 stdin >= 0
