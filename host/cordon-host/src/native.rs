@@ -313,7 +313,7 @@ impl Host {
                     let (operation, target) = attempted(&out);
                     format!(
                         "the command tried to write {target} ({operation}): its sandbox is \
-                         read-only there (only /tmp and a writable workspace take writes); it \
+                         read-only there (/tmp, /dev and a writable workspace take writes); it \
                          was stopped"
                     )
                 }

@@ -20,7 +20,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <stdio.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -30,8 +30,18 @@
 
 #define FAILED 125
 
+/* One write(2), no stdio: after the filter is installed, a call it watches would wait on a
+ * listener the host does not have yet. */
 static void fail(const char *what) {
-    fprintf(stderr, "cordon-enter: %s: %s\n", what, strerror(errno));
+    const char *why = strerror(errno);
+    struct iovec parts[] = {
+        {.iov_base = "cordon-enter: ", .iov_len = 14},
+        {.iov_base = (void *)what, .iov_len = strlen(what)},
+        {.iov_base = ": ", .iov_len = 2},
+        {.iov_base = (void *)why, .iov_len = strlen(why)},
+        {.iov_base = "\n", .iov_len = 1},
+    };
+    writev(2, parts, 5);
     _exit(FAILED);
 }
 
@@ -53,10 +63,14 @@ int main(int argc, char **argv) {
     int filter_fd = descriptor(argv[1]);
     int socket_fd = descriptor(argv[2]);
 
-    static struct sock_filter program[BPF_MAXINSNS];
+    /* One instruction more than the kernel takes: a longer filter is an error, not cut. */
+    static struct sock_filter program[BPF_MAXINSNS + 1];
     ssize_t got = pread(filter_fd, program, sizeof program, 0);
-    if (got <= 0 || got % sizeof program[0] != 0)
+    if (got <= 0 || got % sizeof program[0] != 0 || got > BPF_MAXINSNS * (ssize_t)sizeof program[0]) {
+        if (got >= 0)
+            errno = EINVAL;
         fail("reading the watcher's filter");
+    }
     struct sock_fprog fprog = {
         .len = (unsigned short)(got / sizeof program[0]),
         .filter = program,

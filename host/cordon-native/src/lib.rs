@@ -177,8 +177,8 @@ pub enum Stopped {
     /// It tried to write where its sandbox is read-only (its root, `/usr`, an image's
     /// files; not a read-only workspace, where the grant says so); the watcher stopped it.
     ReadOnly,
-    /// It named a place where a host keeps credentials (`/etc/shadow`, `/root`, `/home`,
-    /// ...), which no sandbox shows; the watcher stopped it.
+    /// It named a place where a host keeps credentials (`/etc/shadow`, `/etc/ssh`, a home's
+    /// `.ssh` or `.aws`, ...), which no sandbox shows; the watcher stopped it.
     HostFile,
 }
 

@@ -51,8 +51,8 @@ impl ProcessTier {
             bwrap,
             cgroups,
             seccomp,
-            watch_filter: sealed_memfd(c"cordon-watch", &watch::filter_bytes()?)?,
-            enter: sealed_memfd(c"cordon-enter", ENTER)?,
+            watch_filter: sealed_memfd(c"cordon-watch", &watch::filter_bytes()?, false)?,
+            enter: sealed_memfd(c"cordon-enter", ENTER, true)?,
         };
         let trial = NativeCall::new(PathBuf::from("/usr/bin/true"), Vec::new());
         let out = tier.run(&trial).await?;
@@ -93,7 +93,10 @@ impl ProcessTier {
         let given = [
             (filter.as_raw_fd(), SECCOMP_FD),
             (self.watch_filter.as_raw_fd(), WATCH_FILTER_FD),
-            (watcher.helper_end().unwrap_or(-1), WATCH_SOCKET_FD),
+            (
+                (watcher.helper_end()).ok_or("the watcher has no socket for cordon-enter")?,
+                WATCH_SOCKET_FD,
+            ),
             (self.enter.as_raw_fd(), ENTER_FD),
         ];
         let joiner = group.joiner();
@@ -211,12 +214,25 @@ fn place(given: &[(RawFd, RawFd)]) -> std::io::Result<()> {
 }
 
 /// An anonymous in-memory file holding `bytes`, sealed against any change (it is handed to
-/// every call), for reading at any offset or executing as `/proc/self/fd/N`.
-fn sealed_memfd(name: &std::ffi::CStr, bytes: &[u8]) -> Result<OwnedFd, String> {
+/// every call), for reading at any offset or, `executable`, executing as `/proc/self/fd/N`.
+fn sealed_memfd(name: &std::ffi::CStr, bytes: &[u8], executable: bool) -> Result<OwnedFd, String> {
     use std::io::Write;
+    // Linux 6.3+ asks (vm.memfd_noexec): MFD_EXEC for what is executed, MFD_NOEXEC_SEAL for
+    // what is not. Older kernels know neither flag (EINVAL) and execute any memfd.
+    const MFD_NOEXEC_SEAL: libc::c_uint = 0x8;
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    let exec = if executable {
+        MFD_EXEC
+    } else {
+        MFD_NOEXEC_SEAL
+    };
     // SAFETY: memfd_create with a NUL-terminated name; the fd is owned below.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | exec) };
+    if fd < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // SAFETY: as above.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
     if fd < 0 {
         return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
     }

@@ -154,8 +154,8 @@ pub fn bpf_bytes(set_id: SetIdModes) -> Result<Vec<u8>, String> {
     }
     let answered = compile(modes, SeccompAction::Errno(libc::EPERM as u32))?;
     let program = chain(killed, answered)?;
-    let mut bytes = Vec::with_capacity(program.len() * 8);
-    for insn in program {
+    let mut bytes = Vec::with_capacity((X32_KILLED.len() + program.len()) * 8);
+    for insn in X32_KILLED.iter().chain(&program) {
         bytes.extend_from_slice(&insn.code.to_ne_bytes());
         bytes.push(insn.jt);
         bytes.push(insn.jf);
@@ -163,6 +163,35 @@ pub fn bpf_bytes(set_id: SetIdModes) -> Result<Vec<u8>, String> {
     }
     Ok(bytes)
 }
+
+/// The x32 ABI's system calls arrive with x86-64's architecture and their number with bit
+/// 30 set (`__X32_SYSCALL_BIT`): a filter matching numbers would miss every one of them
+/// (`mount` as `0x40000000 | 165`), on kernels that run x32 at all. No sandboxed command is
+/// an x32 program: any such call kills, before the rest of the filter looks at the number.
+/// (libseccomp, which the OCI runtimes use, treats x32 as an architecture of its own and
+/// kills it already.)
+const X32_KILLED: [seccompiler::sock_filter; 3] = [
+    // Load the call's number (offset 0 of seccomp_data).
+    seccompiler::sock_filter {
+        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    },
+    // Bit 30 set: fall through to the kill; else skip it.
+    seccompiler::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 1,
+        k: 0x4000_0000,
+    },
+    seccompiler::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_KILL_PROCESS,
+    },
+];
 
 /// The architecture the filters are built for.
 #[cfg(target_arch = "x86_64")]
@@ -244,6 +273,35 @@ mod tests {
     fn the_filter_compiles_to_whole_instructions() {
         let bytes = super::bpf_bytes(super::SetIdModes::Answered).unwrap_or_default();
         assert!(!bytes.is_empty() && bytes.len().is_multiple_of(8));
+    }
+
+    #[test]
+    fn an_x32_call_is_killed_before_anything_else() {
+        let bytes = super::bpf_bytes(super::SetIdModes::Answered).unwrap_or_default();
+        let first: Vec<(u16, u32)> = bytes
+            .chunks_exact(8)
+            .take(3)
+            .map(|c| {
+                (
+                    u16::from_ne_bytes([c[0], c[1]]),
+                    u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect();
+        assert_eq!(
+            first,
+            [
+                ((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0),
+                (
+                    (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+                    0x4000_0000
+                ),
+                (
+                    (libc::BPF_RET | libc::BPF_K) as u16,
+                    libc::SECCOMP_RET_KILL_PROCESS
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //!
 //! The host resolves the path as the process's kernel would, from the process's root
 //! (`/proc/PID/root`) with `openat2`: `RESOLVE_IN_ROOT` keeps `..` and absolute symlinks
-//! inside that root, `RESOLVE_NO_MAGICLINKS` refuses `/proc/self/...` links (followed by the
-//! host they would name the host's own thread). A relative path starts where the process's
-//! working directory or its directory descriptor is. The kernel then names what was found as
-//! the process sees it: a descriptor of a file in another mount namespace reads back as a
-//! path from that namespace's root. What does not exist is named by its deepest existing
-//! directory and the rest of the path as written.
+//! inside that root. A relative path starts where the process's working directory or its
+//! directory descriptor is. The kernel then names what was found as the process sees it: a
+//! descriptor of a file in another mount namespace reads back as a path from that
+//! namespace's root. What does not exist is named by its deepest existing directory and the
+//! rest of the path as written. Left to the kernel (and not judged): paths through `/proc`'s
+//! links to a process's files (`/proc/PID/root/...`, `/proc/PID/fd/N/...`: magic links,
+//! refused with `RESOLVE_NO_MAGICLINKS`; `/proc/self` names no process of the host's in the
+//! sandbox's procfs), and paths whose lookups pass [`LOOKUPS`].
 //!
 //! Nothing here depends on the host's own files: the same path in the same sandbox lands the
 //! same way on any host, so a judgment made from it tells the caller nothing about the host.
@@ -19,19 +21,27 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// A path, as the process that named it sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Landing {
-    /// Absolute, without `.`, `..` or symlinks in the part that exists.
+    /// Absolute, without `.`, `..` or symlinks in the part that exists (lossy where it is
+    /// not UTF-8).
     pub path: String,
     /// Whether the whole path exists (else `path` ends in what was missing).
     pub exists: bool,
-    /// Whether the mount it lands on (the deepest existing part's) is read-only; asked only
-    /// when [`land`] is told the mount matters (else `false`).
+    /// Asked only when [`land`] is told the mount matters (else `false`):
+    /// whether the mount it lands on (the deepest existing part's) is read-only,
     pub read_only: bool,
+    /// whether all but its last part exist (so that the last could be created),
+    pub parent_exists: bool,
+    /// and whether what is there is a device, a FIFO or a socket (writing to one writes
+    /// nothing to the filesystem it sits on).
+    pub special: bool,
 }
 
-/// `AT_FDCWD` as a system call's 32-bit directory argument.
-const AT_FDCWD: i32 = libc::AT_FDCWD;
+/// How many lookups the host makes for one path, symlinks and missing parts included: past
+/// it the call is left to the kernel. A program controls its paths and symlinks; without a
+/// bound it could have the host walk for seconds on one system call.
+const LOOKUPS: u32 = 64;
 
 /// Where `path`, relative to `dirfd` (or the working directory), lands for process `pid`;
 /// `follow`: whether a symlink in the last place is followed; `mount`: whether to ask if
@@ -53,10 +63,12 @@ pub(crate) fn land(
         // after the runtimes' set-up, so this is a guard, not a path the tiers take.)
         return None;
     }
+    let mut lookups = LOOKUPS;
+    let budget = &mut lookups;
     let absolute = if path.starts_with(b"/") {
         path.to_vec()
     } else {
-        let base = if dirfd == AT_FDCWD {
+        let base = if dirfd == libc::AT_FDCWD {
             format!("/proc/{pid}/cwd")
         } else {
             format!("/proc/{pid}/fd/{dirfd}")
@@ -71,42 +83,53 @@ pub(crate) fn land(
     // Most paths pass no symlink (every open of a Python import does not): then they land
     // where they say, and one lookup tells whether they exist.
     let parts = components(&absolute);
-    let path = normalize(b"/", &parts)?;
-    match open_in(&root, &absolute, follow, libc::RESOLVE_NO_SYMLINKS) {
+    let path = normalize(b"/", &parts);
+    match open_in(&root, &absolute, follow, libc::RESOLVE_NO_SYMLINKS, budget) {
         Ok(found) => {
+            let (read_only, special) = if mount {
+                place(&found)?
+            } else {
+                (false, false)
+            };
             return Some(Landing {
                 path,
                 exists: true,
-                read_only: mount && read_only(&found)?,
+                read_only,
+                parent_exists: true,
+                special,
             });
         }
         // Nothing there, and no symlink on the way to it.
         Err(libc::ENOENT) => {
-            let read_only = if mount {
-                // The mount of the deepest directory that is there.
-                (0..parts.len())
-                    .rev()
-                    .find_map(|n| {
-                        let dir = [b"/".as_slice(), &parts[..n].join(&b'/')].concat();
-                        open_in(&root, &dir, true, libc::RESOLVE_NO_SYMLINKS).ok()
-                    })
-                    .as_ref()
-                    .and_then(read_only)?
-            } else {
-                false
-            };
+            if !mount {
+                return Some(Landing {
+                    path,
+                    ..Landing::default()
+                });
+            }
+            // The mount of the deepest directory that is there.
+            let (there, dir) = (0..parts.len()).rev().find_map(|n| {
+                let dir = [b"/".as_slice(), &parts[..n].join(&b'/')].concat();
+                (open_in(&root, &dir, true, libc::RESOLVE_NO_SYMLINKS, budget).ok())
+                    .map(|fd| (n, fd))
+            })?;
             return Some(Landing {
                 path,
                 exists: false,
-                read_only,
+                read_only: place(&dir)?.0,
+                parent_exists: there + 1 == parts.len(),
+                special: false,
             });
         }
         // A symlink on the way (ELOOP): resolved below, part by part.
         Err(libc::ELOOP) => {}
         Err(_) => return None,
     }
-    let mut landing = land_in(&root, &absolute, follow, 0)?;
-    landing.read_only &= mount;
+    let mut landing = land_in(&root, &absolute, follow, budget)?;
+    if !mount {
+        landing.read_only = false;
+        landing.special = false;
+    }
     Some(landing)
 }
 
@@ -117,12 +140,9 @@ fn components(path: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
-/// [`land`] for an absolute path, `hops` symlinks in.
-fn land_in(root: &OwnedFd, absolute: &[u8], follow: bool, hops: u8) -> Option<Landing> {
-    // As many as the kernel follows before it gives up (ELOOP).
-    if hops > 40 {
-        return None;
-    }
+/// [`land`] for an absolute path, part by part, following symlinks (also ones to nothing)
+/// within `budget` lookups.
+fn land_in(root: &OwnedFd, absolute: &[u8], follow: bool, budget: &mut u32) -> Option<Landing> {
     // Try the whole path, then without its last part, and so on up to the root.
     let mut parts = components(absolute);
     let mut missing: Vec<&[u8]> = Vec::new();
@@ -130,22 +150,28 @@ fn land_in(root: &OwnedFd, absolute: &[u8], follow: bool, hops: u8) -> Option<La
         let candidate = [b"/".as_slice(), &parts.join(&b'/')].concat();
         let whole = missing.is_empty();
         let follows = follow || !whole;
-        match open_in(root, &candidate, follows, 0) {
+        match open_in(root, &candidate, follows, 0, budget) {
             Ok(found) => {
                 let named = name_of(&found)?;
                 missing.reverse();
+                let (read_only, special) = place(&found)?;
                 return Some(Landing {
-                    path: normalize(&named, &missing)?,
+                    path: normalize(&named, &missing),
                     exists: whole,
-                    read_only: read_only(&found)?,
+                    read_only,
+                    parent_exists: missing.len() <= 1,
+                    special: whole && special,
                 });
             }
             Err(libc::ENOENT) => {
                 // A symlink to nothing: the path goes on where it points.
-                if let Some((link, target)) = follows
-                    .then(|| open_in(root, &candidate, false, 0).ok())
-                    .flatten()
-                    .and_then(|link| symlink_target(&link).map(|t| (link, t)))
+                let dangling = if follows {
+                    open_in(root, &candidate, false, 0, budget).ok()
+                } else {
+                    None
+                };
+                if let Some((link, target)) =
+                    dangling.and_then(|link| symlink_target(&link).map(|t| (link, t)))
                 {
                     let base = if target.starts_with(b"/") {
                         Vec::new()
@@ -155,7 +181,7 @@ fn land_in(root: &OwnedFd, absolute: &[u8], follow: bool, hops: u8) -> Option<La
                     missing.reverse();
                     let onward =
                         [base.as_slice(), b"/", &target, b"/", &missing.join(&b'/')].concat();
-                    return land_in(root, &onward, follow, hops + 1);
+                    return land_in(root, &onward, follow, budget);
                 }
                 missing.push(parts.pop()?);
             }
@@ -198,7 +224,7 @@ fn parent(path: &[u8]) -> Vec<u8> {
 
 /// `named` (absolute, already resolved) followed by `rest`, taken as written: `.` dropped,
 /// `..` back one (never above the root).
-fn normalize(named: &[u8], rest: &[&[u8]]) -> Option<String> {
+fn normalize(named: &[u8], rest: &[&[u8]]) -> String {
     let mut parts: Vec<&[u8]> = named
         .split(|b| *b == b'/')
         .filter(|p| !p.is_empty())
@@ -213,12 +239,29 @@ fn normalize(named: &[u8], rest: &[&[u8]]) -> Option<String> {
         }
     }
     let joined = [b"/".as_slice(), &parts.join(&b'/')].concat();
-    String::from_utf8(joined).ok()
+    String::from_utf8_lossy(&joined).into_owned()
 }
 
 /// `path` opened for its place only (`O_PATH`) under `root`, as the process would resolve it
-/// (`resolve`: more `RESOLVE_*` flags).
-fn open_in(root: &OwnedFd, path: &[u8], follow: bool, resolve: u64) -> Result<OwnedFd, i32> {
+/// (`resolve`: more `RESOLVE_*` flags), taking one lookup from `budget` (`E2BIG` when none is
+/// left). `EAGAIN` (a rename elsewhere raced the walk) is tried again.
+fn open_in(
+    root: &OwnedFd,
+    path: &[u8],
+    follow: bool,
+    resolve: u64,
+    budget: &mut u32,
+) -> Result<OwnedFd, i32> {
+    loop {
+        *budget = budget.checked_sub(1).ok_or(libc::E2BIG)?;
+        match open_once(root, path, follow, resolve) {
+            Err(libc::EAGAIN) => {}
+            done => return done,
+        }
+    }
+}
+
+fn open_once(root: &OwnedFd, path: &[u8], follow: bool, resolve: u64) -> Result<OwnedFd, i32> {
     let path = CString::new(path).map_err(|_| libc::EINVAL)?;
     let mut flags = libc::O_PATH | libc::O_CLOEXEC;
     if !follow {
@@ -262,13 +305,19 @@ fn open_path(path: &str) -> Option<OwnedFd> {
 }
 
 /// Whether the mount `fd` lies on is read-only (bind mounts carry their own flag, which
-/// `fstatvfs` reports).
-fn read_only(fd: &OwnedFd) -> Option<bool> {
-    // SAFETY: statvfs is plain data; the kernel fills it.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid fd and a struct of the right type.
-    (unsafe { libc::fstatvfs(fd.as_raw_fd(), &raw mut stat) } == 0)
-        .then_some(stat.f_flag & libc::ST_RDONLY != 0)
+/// `fstatvfs` reports), and whether `fd` is a device, a FIFO or a socket.
+fn place(fd: &OwnedFd) -> Option<(bool, bool)> {
+    // SAFETY: statvfs and stat are plain data; the kernel fills them.
+    let (mut mount, mut file): (libc::statvfs, libc::stat) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: a valid fd and structs of the right types.
+    let ok = unsafe {
+        libc::fstatvfs(fd.as_raw_fd(), &raw mut mount) == 0
+            && libc::fstat(fd.as_raw_fd(), &raw mut file) == 0
+    };
+    let kind = file.st_mode & libc::S_IFMT;
+    let special = [libc::S_IFCHR, libc::S_IFBLK, libc::S_IFIFO, libc::S_IFSOCK].contains(&kind);
+    ok.then_some((mount.f_flag & libc::ST_RDONLY != 0, special))
 }
 
 /// The host's own root, as [`identity`] (asked once).
@@ -292,19 +341,20 @@ mod tests {
 
     #[test]
     fn the_missing_rest_is_taken_as_written() {
-        assert_eq!(normalize(b"/etc", &[b"shadow"]).unwrap(), "/etc/shadow");
+        assert_eq!(normalize(b"/etc", &[b"shadow"]), "/etc/shadow");
         assert_eq!(
-            normalize(b"/", &[b"root", b".", b".ssh", b"..", b".aws"]).unwrap(),
+            normalize(b"/", &[b"root", b".", b".ssh", b"..", b".aws"]),
             "/root/.aws"
         );
-        assert_eq!(normalize(b"/", &[b"..", b"..", b"home"]).unwrap(), "/home");
-        assert_eq!(normalize(b"/workspace/a", &[]).unwrap(), "/workspace/a");
+        assert_eq!(normalize(b"/", &[b"..", b"..", b"home"]), "/home");
+        assert_eq!(normalize(b"/workspace/a", &[]), "/workspace/a");
+        assert_eq!(normalize(b"/tmp", &[b"\xff"]), "/tmp/\u{fffd}");
     }
 
     #[test]
     fn a_process_of_the_host_lands_nowhere() {
         // This test's own process has the host's root: nothing it names is judged.
         let me = std::process::id();
-        assert_eq!(land(me, AT_FDCWD, b"/etc/shadow", true, true), None);
+        assert_eq!(land(me, libc::AT_FDCWD, b"/etc/shadow", true, true), None);
     }
 }

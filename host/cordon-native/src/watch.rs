@@ -11,7 +11,9 @@
 //!   read-only workspace excepted, where the grant itself says so and programs probe):
 //!   `read_only`;
 //! - any path reaching a place where hosts keep credentials ([`HOST_SECRETS`]: `/etc/shadow`,
-//!   `/root`, `/home`, ...), however it gets there: `path_escape`.
+//!   `/etc/ssh`, ...; [`HOME_SECRETS`] in `/root` and `/home/USER`: `.ssh`, `.aws`, ...),
+//!   through symlinks and `..` alike (`crate::view` says what is left to the kernel):
+//!   `path_escape`.
 //!
 //! How: a seccomp filter hands these calls to the host (`SECCOMP_RET_USER_NOTIF`): in the
 //! process tier a second filter, which `cordon-enter` (`enter.c`, bwrap's command) installs
@@ -26,7 +28,7 @@
 //! system call `EPERM`, and reports what was attempted. Every `open` passes by the host this
 //! way: a round trip of some microseconds, measured in BENCHMARKS.md.
 //!
-//! The watcher enforces nothing the namespaces and mounts do not. A program can change an
+//! The watcher lets nothing through that the namespaces and mounts would stop. A program can change an
 //! address or a path in its memory after the host read it (the race the kernel documents for
 //! `CONTINUE`); then the kernel goes on with what it finds there, inside an empty network
 //! namespace, on a read-only root, exactly as it would without a watcher. So the watcher
@@ -155,6 +157,8 @@ pub(crate) const PATH_CALLS: &[(&str, i64, Option<usize>, usize, PathUse)] = &[
 /// copies are as secret), so opening one, or anything under one, can only be an attempt on
 /// the host's secrets: the places intrusion-detection rules watch (Falco's "sensitive
 /// files"). Judged by the path as the sandbox sees it, never by what the host holds there.
+/// Home directories count by what they keep of their users' credentials
+/// ([`HOME_SECRETS`]), not as a whole: `find /` walks an image's `/home` and `/root`.
 pub(crate) const HOST_SECRETS: &[&str] = &[
     "/etc/shadow",
     "/etc/shadow-",
@@ -164,17 +168,44 @@ pub(crate) const HOST_SECRETS: &[&str] = &[
     "/etc/sudoers.d",
     "/etc/ssh",
     "/etc/ssl/private",
-    "/root",
-    "/home",
 ];
+
+/// What a home directory (`/root`, `/home/USER`) keeps of its user's credentials.
+pub(crate) const HOME_SECRETS: &[&str] = &[
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".git-credentials",
+    ".pgpass",
+];
+
+/// Whether `path` is `top` or lies under it.
+fn under(path: &str, top: &str) -> bool {
+    path.strip_prefix(top)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether `path` (absolute, normalised) is, or lies under, a host's credential store.
+fn secret(path: &str) -> bool {
+    let in_home = path
+        .strip_prefix("/root/")
+        .or_else(|| path.strip_prefix("/home/")?.split_once('/').map(|(_, r)| r));
+    HOST_SECRETS.iter().any(|s| under(path, s))
+        || in_home.is_some_and(|rest| HOME_SECRETS.iter().any(|s| under(rest, s)))
+}
 
 /// Which tree of a sandbox's files is the workspace: a write there under a read-only grant
 /// fails quietly (programs probe: git's index lock, byte-code caches), the grant says so.
 const WORKSPACE: &str = crate::WORKSPACE;
 
 /// The watcher's filter: `connect`, `sendto` with an address, the id setters, `setgroups`,
-/// and the mode setters with a set-id bit are handed to the host; everything else is left
-/// to the main filter.
+/// `setsid`, the mode setters with a set-id bit and every call that reaches a file by path
+/// ([`PATH_CALLS`]) are handed to the host; everything else is left to the main filter.
 ///
 /// # Errors
 ///
@@ -610,11 +641,14 @@ fn judge(nr: i64, args: [u64; 6], ids: Ids, caller: &impl Caller) -> Option<Atte
             .and_then(|t| syscall(name, t));
     }
     if let Some((name, _, index)) = seccomp::MODE_SETTERS.iter().find(|s| s.1 == nr) {
-        let creates = match nr {
-            // open and openat only read a mode when they create a file; otherwise it is
-            // whatever the program left in the register.
-            libc::SYS_open => args[1] & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0,
-            libc::SYS_openat => args[2] & (libc::O_CREAT | libc::O_TMPFILE) as u64 != 0,
+        // open and openat only read a mode when they create a file (O_CREAT, or all of
+        // O_TMPFILE, whose bits include O_DIRECTORY's); otherwise it is whatever the
+        // program left in the register.
+        let creates = match PATH_CALLS.iter().find(|c| c.1 == nr) {
+            Some((.., PathUse::Open { flags })) => {
+                let flags = args[*flags] as u32 as i32;
+                flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
+            }
             _ => true,
         };
         let mode = args[usize::from(*index)] as u32;
@@ -641,41 +675,46 @@ fn judge(nr: i64, args: [u64; 6], ids: Ids, caller: &impl Caller) -> Option<Atte
         PathUse::Change => nr == libc::SYS_truncate,
     };
     let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
-    // Whether the call can write at all: only then does the mount matter.
+    // Whether the call can write at all: only then does the mount matter. O_PATH opens a
+    // place, whatever else the flags say.
     let may_write = match usage {
         PathUse::Open { .. } => {
-            flags & libc::O_ACCMODE != libc::O_RDONLY
-                || flags & (libc::O_CREAT | libc::O_TRUNC) != 0
-                || tmpfile
+            flags & libc::O_PATH == 0
+                && (flags & libc::O_ACCMODE != libc::O_RDONLY
+                    || flags & (libc::O_CREAT | libc::O_TRUNC) != 0
+                    || tmpfile)
         }
         _ => true,
     };
     let landing = caller.land(dirfd, &path, follow, may_write)?;
-    let under = |top: &str| {
-        landing.path == top
-            || (landing.path.starts_with(top)
-                && landing.path.as_bytes().get(top.len()) == Some(&b'/'))
-    };
-    if HOST_SECRETS.iter().any(|secret| under(secret)) {
+    if secret(&landing.path) {
         return Some(Attempt {
             stopped: Stopped::HostFile,
             operation: name,
             target: landing.path,
         });
     }
-    let writes = match usage {
-        PathUse::Open { .. } => {
-            if landing.exists {
-                flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 || tmpfile
-            } else {
-                flags & libc::O_CREAT != 0 || tmpfile
+    // A write the kernel would make, but for the read-only mount. Not one it refuses for
+    // another reason first: creating where the parent is missing (ENOENT), O_EXCL on what is
+    // there (EEXIST); and writing to a device or a FIFO writes to no filesystem.
+    let creates = landing.parent_exists && !landing.exists;
+    let changes = landing.exists && !landing.special;
+    let writes = may_write
+        && match usage {
+            PathUse::Open { .. } if landing.exists => {
+                let excl = libc::O_CREAT | libc::O_EXCL;
+                changes
+                    && flags & excl != excl
+                    && (flags & libc::O_ACCMODE != libc::O_RDONLY
+                        || flags & libc::O_TRUNC != 0
+                        || tmpfile)
             }
-        }
-        PathUse::Write => true,
-        PathUse::Create => !landing.exists,
-        PathUse::Change => landing.exists,
-    };
-    let refused = writes && landing.read_only && !under(WORKSPACE);
+            PathUse::Open { .. } => creates && (flags & libc::O_CREAT != 0 || tmpfile),
+            PathUse::Write => creates || changes,
+            PathUse::Create => creates,
+            PathUse::Change => landing.exists,
+        };
+    let refused = writes && landing.read_only && !under(&landing.path, WORKSPACE);
     refused.then_some(Attempt {
         stopped: Stopped::ReadOnly,
         operation: name,
@@ -881,6 +920,8 @@ mod tests {
                 path: path.to_owned(),
                 exists,
                 read_only,
+                parent_exists: true,
+                special: false,
             }),
             ..holding(b"the path\0")
         }
@@ -1023,6 +1064,48 @@ mod tests {
         );
         assert_eq!(at(libc::SYS_creat, &usr_file), Some("creat"));
         assert_eq!(at(libc::SYS_truncate, &usr_file), Some("truncate"));
+
+        // What the kernel refuses for another reason first, and what writes no filesystem.
+        let excl = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY;
+        assert_eq!(openat(&usr_file, excl), None, "EEXIST");
+        assert_eq!(
+            openat(&usr_file, libc::O_PATH | libc::O_RDWR),
+            None,
+            "O_PATH"
+        );
+        let mut orphan = landing_at("/usr/nope/x", false, true);
+        if let Some(l) = orphan.landing.as_mut() {
+            l.parent_exists = false;
+        }
+        assert_eq!(openat(&orphan, creat), None, "ENOENT");
+        assert_eq!(at(libc::SYS_mkdir, &orphan), None, "ENOENT");
+        let mut device = landing_at("/dev/null", true, true);
+        if let Some(l) = device.landing.as_mut() {
+            l.special = true;
+        }
+        assert_eq!(openat(&device, wronly), None, "a device");
+    }
+
+    #[test]
+    fn an_opendir_is_no_set_id_mode_whatever_its_mode_register() {
+        // O_DIRECTORY is one of O_TMPFILE's bits: it creates nothing.
+        let args = [
+            0,
+            BASE,
+            (libc::O_RDONLY | libc::O_DIRECTORY) as u64,
+            0o4755,
+            0,
+            0,
+        ];
+        assert_eq!(
+            judge(
+                libc::SYS_openat,
+                args,
+                IDS,
+                &landing_at("/tmp", true, false)
+            ),
+            None
+        );
     }
 
     #[test]
@@ -1030,7 +1113,8 @@ mod tests {
         for secret in [
             "/etc/shadow",
             "/root/.ssh/id_ed25519",
-            "/home",
+            "/home/alice/.aws/credentials",
+            "/home/bob/.config/gcloud",
             "/etc/ssl/private/k.pem",
         ] {
             let fake = landing_at(secret, false, true);
@@ -1045,6 +1129,12 @@ mod tests {
             "/etc/shadowed",
             "/etc/ssl/certs/ca.pem",
             "/tmp/root",
+            "/home",
+            "/root",
+            "/root/.bashrc",
+            "/home/alice/notes.txt",
+            "/home/.ssh",
+            "/tmp/home/alice/.ssh",
         ] {
             assert_eq!(
                 openat(&landing_at(other, true, true), libc::O_RDONLY),

@@ -533,11 +533,15 @@ impl Exec {
                     && libc::setresuid(SANDBOX_ID, SANDBOX_ID, SANDBOX_ID) == 0,
                 b"cordon-vm-agent: cannot become the sandbox user\n",
             );
-            // Close-on-exec: only its copy at 0 may reach the command.
+            // Close-on-exec: only its copy at 0 may reach the command (were it 0 itself,
+            // dup2 below would leave the flag on: it is cleared here).
             let stdin = match stdin {
                 Some(fd) => fd,
                 None => libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC),
             };
+            if stdin == 0 {
+                libc::fcntl(0, libc::F_SETFD, 0);
+            }
             step(
                 stdin >= 0
                     && libc::dup2(stdin, 0) == 0
