@@ -198,13 +198,16 @@ fn native_escapes_are_killed_stopped_or_reach_nothing() {
         "4\n",
         "writes where the sandbox may write must keep working",
     );
-    // The sandbox's environment is its own: PATH, HOME=/tmp and PWD set by the tier,
-    // LC_CTYPE by Python itself; nothing of the server's (CORDON_*, its HOME, its PATH).
+    // The sandbox's environment is its own: PATH, HOME=/tmp, PYTHONDONTWRITEBYTECODE and PWD
+    // set by the tier, LC_CTYPE by Python itself; nothing of the server's (CORDON_*, its
+    // HOME, its PATH).
     t.contained(
         "read the host's environment",
         |t| py(t, "import os; print(sorted((k, v) for k, v in os.environ.items() if k not in ('PATH', 'LC_CTYPE')))"),
         |a| {
-            let own = json!("[('HOME', '/tmp'), ('PWD', '/workspace')]\n");
+            let own = json!(
+                "[('HOME', '/tmp'), ('PWD', '/workspace'), ('PYTHONDONTWRITEBYTECODE', '1')]\n"
+            );
             (a.1["value"]["stdout"] != own).then(|| a.1.to_string())
         },
     );

@@ -261,10 +261,9 @@ impl ContainerTier {
     /// (crun), makes the profile hand the watched calls to the host.
     fn spec(&self, call: &NativeCall, watch_socket: Option<&Path>) -> Result<Spec, String> {
         let e = |e: oci_spec::OciSpecError| format!("the container spec: {e}");
-        let mut env = vec![
-            format!("PATH={}", crate::SANDBOX_PATH),
-            "HOME=/tmp".to_owned(),
-        ];
+        let mut env: Vec<String> = (crate::resolve::SANDBOX_ENV.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         env.extend(call.env.iter().map(|(k, v)| format!("{k}={v}")));
         let mut args = vec![call.program.display().to_string()];
         args.extend(call.args.iter().cloned());

@@ -530,10 +530,9 @@ impl BootedVm {
         std_port.set_nonblocking(true).map_err(|e| e.to_string())?;
         let mut port = tokio::net::UnixStream::from_std(std_port).map_err(|e| e.to_string())?;
         let limits = &call.limits;
-        let mut env = vec![
-            ("PATH".to_owned(), crate::SANDBOX_PATH.to_owned()),
-            ("HOME".to_owned(), "/tmp".to_owned()),
-        ];
+        let mut env: Vec<(String, String)> = (crate::resolve::SANDBOX_ENV.iter())
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         env.extend(call.env.iter().cloned());
         let request = Request {
             program: call.program.display().to_string(),

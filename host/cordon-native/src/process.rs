@@ -164,8 +164,9 @@ impl ProcessTier {
         for etc in ["/etc/ld.so.cache", "/etc/alternatives"] {
             a.extend(["--ro-bind-try".into(), etc.into(), etc.into()]);
         }
-        a.extend(["--setenv".into(), "PATH".into(), crate::SANDBOX_PATH.into()]);
-        a.extend(["--setenv".into(), "HOME".into(), "/tmp".into()]);
+        for (k, v) in crate::resolve::SANDBOX_ENV {
+            a.extend(["--setenv".into(), k.into(), v.into()]);
+        }
         for (k, v) in &call.env {
             a.extend(["--setenv".into(), k.clone(), v.clone()]);
         }

@@ -12,6 +12,16 @@ use std::path::{Path, PathBuf};
 /// Where bare names are looked up, in the sandbox as on the host.
 pub const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
+/// The environment every tier gives a command before the call's own (`NativeCall::env`):
+/// its PATH, a HOME it may write (`/tmp`), and no byte-code for Python to write beside the
+/// modules it imports, which are on a read-only mount (where the watcher would take the
+/// attempt for a write to the sandbox's root; the sandbox is gone after the call anyway).
+pub(crate) const SANDBOX_ENV: [(&str, &str); 3] = [
+    ("PATH", SANDBOX_PATH),
+    ("HOME", "/tmp"),
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+];
+
 /// A command's name (what policy lists) and the file that runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {

@@ -104,11 +104,12 @@ async fn a_plain_command_sees_nothing_of_the_host(backend: Backend) {
     let (first, names) = stdout.split_once('\n').unwrap();
     // uid 1001, PATH and HOME as set, the host's directories absent.
     assert_eq!(first, "1001 /usr/local/bin:/usr/bin:/bin /tmp False False");
-    // Nothing of the host's environment: besides PATH and HOME only PWD (bwrap sets it) and
-    // LC_CTYPE (Python sets it itself, PEP 538).
+    // Nothing of the host's environment: besides the tier's own (PATH, HOME,
+    // PYTHONDONTWRITEBYTECODE) only PWD (bwrap sets it) and LC_CTYPE (Python sets it
+    // itself, PEP 538).
     for name in names.split_whitespace() {
         assert!(
-            ["HOME", "LC_CTYPE", "PATH", "PWD"].contains(&name),
+            ["HOME", "LC_CTYPE", "PATH", "PWD", "PYTHONDONTWRITEBYTECODE"].contains(&name),
             "{name} leaked in: {names}"
         );
     }
